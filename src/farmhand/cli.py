@@ -1,0 +1,250 @@
+"""The `farm` command: Heroku's verbs for farms of EC2 hosts. Commands only; the work is elsewhere."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+from rich.table import Table
+
+from farmhand import __version__
+from farmhand.console import error, info, out, step
+from farmhand.errors import FarmError
+from farmhand.local.farm import LocalFarm
+from farmhand.local.shape import parse_args
+from farmhand.project import Project, validate_farm
+from farmhand.runner import limit_for, playbook_command, run_playbook
+from farmhand.target import resolve
+
+F = Callable[..., Any]
+
+
+class HerokuGroup(click.Group):
+    """Lists every command, subcommands included (`local up`), as Heroku's help does."""
+
+    def list_all(self, ctx: click.Context) -> list[tuple[str, click.Command]]:
+        rows: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is None or cmd.hidden:
+                continue
+            if isinstance(cmd, click.Group):
+                rows += [(f"{name} {sub}", cmd.commands[sub]) for sub in cmd.list_commands(ctx)]
+            else:
+                rows.append((name, cmd))
+        return rows
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, cmd.get_short_help_str(80)) for name, cmd in self.list_all(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def farm_option(func: F) -> F:
+    return click.option(
+        "-f",
+        "--farm",
+        envvar="FARMHAND_FARM",
+        metavar="FARM",
+        help="The farm (like a Heroku app). Default: $FARMHAND_FARM.",
+    )(func)
+
+
+@click.group(cls=HerokuGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="farm")
+@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+def cli(debug: bool) -> None:
+    """Heroku's workflow on your own EC2 hosts, driven by Ansible.
+
+    Hosts are EC2 instances tagged `farm` and `role`; every command takes -f FARM.
+    A local farm (Podman + moto) behaves like a real one: `farm local up -f demo`.
+    """
+
+
+# -- ps ------------------------------------------------------------------------------------------
+
+
+@cli.command("ps")
+@farm_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--refresh", is_flag=True, help="Flush the inventory cache first.")
+def ps(farm: str | None, as_json: bool, refresh: bool) -> None:
+    """List the farm's hosts by role.
+
+    \b
+    Example:
+      farm ps -f staging
+      farm ps -f staging --json
+    """
+    target = resolve(farm, refresh=refresh)
+    order = {role: n for n, role in enumerate(target.project.roles)}
+    hosts = sorted(target.hosts, key=lambda h: (min((order.get(r, 99) for r in h.roles), default=99), h.name))
+    if as_json:
+        payload = {"farm": target.farm, "local": target.local, "hosts": [h.as_dict() for h in hosts]}
+        click.echo(json.dumps(payload, indent=2))
+        return
+    where = "local farm" if target.local else f"AWS {target.project.region}"
+    out.print(f"=== {target.farm} ({where}): {len(hosts)} hosts", markup=False)
+    table = Table(box=None, show_edge=False, pad_edge=False)
+    for column in ("ROLE", "HOST", "INSTANCE", "PRIVATE IP", "STATE", "TYPE"):
+        table.add_column(column)
+    for host in hosts:
+        table.add_row(",".join(host.roles), host.name, host.instance_id, host.private_ip, host.state, host.instance_type)
+    out.print(table)
+
+
+# -- converge ------------------------------------------------------------------------------------
+
+
+@cli.command("converge")
+@farm_option
+@click.option("-r", "--role", help="Only the hosts carrying this role.")
+@click.option("--check", is_flag=True, help="Report what would change; change nothing.")
+@click.option("--diff", is_flag=True, help="Show the changes made (or, with --check, that would be).")
+def converge(farm: str | None, role: str | None, check: bool, diff: bool) -> None:
+    """Apply playbooks/site.yml to the farm (or one role of it).
+
+    \b
+    Example:
+      farm converge -f staging
+      farm converge -f staging --role web --check --diff
+    """
+    target = resolve(farm)
+    if role is not None:
+        target.project.validate_role(role)
+        if not target.hosts_with_role(role):
+            raise FarmError(f"farm {target.farm!r} has no hosts with role {role!r}")
+    hosts = target.hosts_with_role(role) if role else target.hosts
+    mode = " (check mode)" if check else ""
+    step(f"Converging {len(hosts)} hosts of {target.farm}{' role ' + role if role else ''}{mode}")
+    cmd = playbook_command(target.project, "site.yml", limit_for(target.farm, role), check=check, diff=diff)
+    result = run_playbook(target.project, cmd, target.env)
+    summary = Table(box=None, show_edge=False, pad_edge=False)
+    for column in ("HOST", "OK", "CHANGED", "FAILED", "UNREACHABLE", "SKIPPED"):
+        summary.add_column(column)
+    for host, counts in sorted(result.recap.items()):
+        summary.add_row(
+            host, *(str(counts.get(k, 0)) for k in ("ok", "changed", "failed", "unreachable", "skipped"))
+        )
+    step("Summary")
+    out.print(summary)
+    if not result.ok:
+        failed = ", ".join(result.failed_hosts) or "see the output above"
+        raise click.exceptions.Exit(_report_failure(f"converge failed on {failed}"))
+    info(f"{len(result.recap)} hosts, {result.changed} changes{mode}")
+
+
+def _report_failure(message: str) -> int:
+    error(message)
+    return 1
+
+
+# -- local ---------------------------------------------------------------------------------------
+
+
+@cli.group("local", cls=HerokuGroup)
+def local() -> None:
+    """The local farm: Podman containers as EC2 hosts, moto as the AWS API."""
+
+
+@local.command("up")
+@farm_option
+@click.option(
+    "--shape",
+    "shapes",
+    multiple=True,
+    metavar="ROLE[,ROLE]=N",
+    help="Hosts per role (repeatable). Default: farmhand_local_shape in group_vars.",
+)
+def local_up(farm: str | None, shapes: Sequence[str]) -> None:
+    """Bring up a local farm (again: a no-op).
+
+    \b
+    Example:
+      farm local up -f demo
+      farm local up -f tiny --shape web=1 --shape worker,cron=1
+    """
+    project = Project.locate()
+    name = validate_farm(farm)
+    shape = parse_args(shapes) if shapes else project.farm_var(name, "farmhand_local_shape")
+    step(f"Bringing up local farm {name}")
+    hosts = LocalFarm(project, name).up(shape, say=info)
+    step(f"Local farm {name} is up: {len(hosts)} hosts")
+    for host in hosts:
+        info(f"{host.name:<28} {','.join(host.roles):<20} {host.ip}")
+    info(f'Use it: farm ps -f {name}   (or for ansible: eval "$(farm local env -f {name})")')
+
+
+@local.command("down")
+@farm_option
+def local_down(farm: str | None) -> None:
+    """Remove a local farm: containers, network, moto records, keys.
+
+    \b
+    Example:
+      farm local down -f demo
+    """
+    project = Project.locate()
+    name = validate_farm(farm)
+    step(f"Removing local farm {name}")
+    if LocalFarm(project, name).down(say=info):
+        step(f"Local farm {name} is gone")
+    else:
+        info(f"no local farm {name!r} here: nothing to remove")
+
+
+@local.command("env")
+@farm_option
+def local_env(farm: str | None) -> None:
+    """Print `export` lines that point AWS and Ansible at a local farm.
+
+    \b
+    Example:
+      eval "$(farm local env -f demo)"
+      ansible-inventory --graph
+    """
+    project = Project.locate()
+    click.echo(LocalFarm(project, validate_farm(farm)).shell_env(), nl=False)
+
+
+# -- entry point ---------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI: user errors are one line on stderr with exit code 2."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = cli.main(args=args, prog_name="farm", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except FarmError as exc:
+        error(str(exc))
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `farm`: the help itself
+        exc.show()
+        return exc.exit_code
+    except click.UsageError as exc:  # one line too, naming the command's help
+        where = exc.ctx.command_path if exc.ctx else "farm"
+        error(f"{exc.format_message().rstrip('.')} (see `{where} --help`)")
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        error("aborted")
+        return 130
+    except KeyboardInterrupt:
+        error("interrupted")
+        return 130
+    except Exception as exc:  # an unexpected bug: keep the traceback behind --debug
+        if "--debug" in args:
+            traceback.print_exc()
+        else:
+            error(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        return 1

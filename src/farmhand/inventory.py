@@ -1,0 +1,72 @@
+"""The farm's hosts as Ansible sees them: the aws_ec2 inventory plugin, through ansible-inventory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from farmhand.errors import FarmError
+from farmhand.project import Project
+
+
+@dataclass(frozen=True)
+class Host:
+    """One host of a farm, from the inventory's hostvars."""
+
+    name: str
+    roles: tuple[str, ...]
+    instance_id: str
+    private_ip: str
+    state: str
+    instance_type: str
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["roles"] = list(self.roles)
+        return data
+
+
+def inventory_list(project: Project, env: Mapping[str, str], refresh: bool = False) -> dict[str, Any]:
+    """`ansible-inventory --list` of the project's inventory file, as a dict."""
+    cmd = ["ansible-inventory", "-i", str(project.inventory), "--list"]
+    if refresh:
+        cmd.append("--flush-cache")
+    proc = subprocess.run(cmd, cwd=project.root, env=dict(env), capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        raise FarmError(f"ansible-inventory failed: {lines[-1] if lines else 'exit ' + str(proc.returncode)}")
+    return _plain(json.loads(proc.stdout))
+
+
+def _plain(value: Any) -> Any:
+    """Unwrap the `{"__ansible_unsafe": ...}` markers ansible-inventory puts on templated values."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return _plain(value["__ansible_unsafe"])
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def farm_hosts(inventory: dict[str, Any], farm: str) -> list[Host]:
+    """Hosts of group farm_<farm>, sorted by name."""
+    hostvars = inventory.get("_meta", {}).get("hostvars", {})
+    names = inventory.get(f"farm_{farm}", {}).get("hosts", [])
+    hosts = []
+    for name in sorted(names):
+        hv = hostvars.get(name, {})
+        hosts.append(
+            Host(
+                name=name,
+                roles=tuple(hv.get("farmhand_host_roles", [])),
+                instance_id=hv.get("instance_id", ""),
+                private_ip=hv.get("private_ip_address", ""),
+                state=hv.get("state", {}).get("name", ""),
+                instance_type=hv.get("instance_type", ""),
+            )
+        )
+    return hosts

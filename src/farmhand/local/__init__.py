@@ -1,0 +1,1 @@
+"""The local farm: Podman containers running systemd play EC2 hosts, moto plays the AWS API."""

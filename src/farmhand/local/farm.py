@@ -1,0 +1,300 @@
+"""Bring a local farm up or down: containers on a Podman network, registered in moto as EC2 instances."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import shlex
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from farmhand import aws
+from farmhand.errors import FarmError
+from farmhand.local import hostfix
+from farmhand.local.image import LOGIN_USER, ensure_image
+from farmhand.local.moto import MotoServer
+from farmhand.local.podman import containers, exists, podman, podman_json, require
+from farmhand.local.shape import PlannedHost, plan
+from farmhand.project import Project
+
+FIRST_HOST_OFFSET = 10  # hosts get .10, .11, ... of the farm's subnet, as EC2 leaves .0-.3 reserved
+LOCAL_TAG = "farmhand:local"
+# Variables the user's shell may carry that would send the local farm's calls to real AWS.
+REAL_AWS_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LocalHost:
+    name: str
+    roles: tuple[str, ...]
+    ip: str
+    container: str
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class LocalFarm:
+    """One local farm: its Podman network and containers, its SSH key, its moto records."""
+
+    def __init__(self, project: Project, farm: str) -> None:
+        self.project = project
+        self.farm = farm
+        self.dir = project.state_dir / "local" / farm
+        self.network = f"farmhand-{farm}"
+        self.moto = MotoServer(project.state_dir)
+
+    # -- state on disk ---------------------------------------------------------------------------
+
+    @property
+    def key(self) -> Path:
+        return self.dir / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.dir / "known_hosts"
+
+    @property
+    def statefile(self) -> Path:
+        return self.dir / "farm.json"
+
+    def exists(self) -> bool:
+        return self.statefile.is_file()
+
+    def hosts(self) -> list[LocalHost]:
+        if not self.exists():
+            return []
+        data = json.loads(self.statefile.read_text())
+        return [LocalHost(h["name"], tuple(h["roles"]), h["ip"], h["container"]) for h in data["hosts"]]
+
+    # -- environment -----------------------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        """What makes Ansible and the CLI talk to this farm instead of real AWS."""
+        if not self.exists():
+            raise FarmError(f"no local farm {self.farm!r}: bring it up with `farm local up -f {self.farm}`")
+        if not self.moto.healthy():
+            raise FarmError(
+                f"the local farm {self.farm!r} is down (moto is not running): run `farm local up -f {self.farm}`"
+            )
+        region = self.project.region
+        return {
+            "AWS_ENDPOINT_URL": self.moto.endpoint,
+            "AWS_ACCESS_KEY_ID": "farmhand-local",
+            "AWS_SECRET_ACCESS_KEY": "farmhand-local",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "ANSIBLE_PRIVATE_KEY_FILE": str(self.key),
+            "ANSIBLE_SSH_COMMON_ARGS": f"-o UserKnownHostsFile={self.known_hosts}",
+            "ANSIBLE_INVENTORY_CACHE_CONNECTION": str(self.project.state_dir / "cache" / "inventory-local"),
+            "FARMHAND_FARM": self.farm,
+        }
+
+    def shell_env(self) -> str:
+        lines = [f"unset {' '.join(REAL_AWS_VARS)}"]
+        lines += [f"export {k}={shlex.quote(v)}" for k, v in self.env().items()]
+        return "\n".join(lines) + "\n"
+
+    # -- up --------------------------------------------------------------------------------------
+
+    def up(self, shape: Mapping[str, Any], say: Say = _quiet) -> list[LocalHost]:
+        planned = plan(self.farm, shape, self.project.roles)  # validate before changing anything
+        require("podman")
+        hostfix.ensure_host_ready()
+        image = ensure_image(self.project.state_dir / "image", echo=True)
+        say(f"Image {image}")
+        endpoint = self.moto.ensure()
+        say(f"AWS API (moto) at {endpoint}")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.chmod(0o700)
+        self._ensure_key()
+        subnet = self._ensure_network()
+        hosts = self._ensure_containers(planned, subnet, image, say)
+        self._write_state(hosts, subnet)
+        self._register(hosts, subnet, say)
+        self.flush_inventory_cache()
+        return hosts
+
+    def _ensure_key(self) -> None:
+        if not self.key.exists():
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"farmhand-{self.farm}", "-f", str(self.key)],
+                check=True,
+            )
+
+    def _ensure_network(self) -> ipaddress.IPv4Network:
+        if not exists("network", self.network):
+            podman("network", "create", "--label", f"farmhand.farm={self.farm}", self.network)
+        info = podman_json("network", "inspect", self.network)[0]
+        return ipaddress.ip_network(info["subnets"][0]["subnet"])
+
+    def _container_ip(self, container: str) -> str:
+        info = podman_json("inspect", container)[0]
+        return info["NetworkSettings"]["Networks"][self.network]["IPAddress"]
+
+    def _ensure_containers(
+        self, planned: list[PlannedHost], subnet: ipaddress.IPv4Network, image: str, say: Say
+    ) -> list[LocalHost]:
+        wanted = {h.name: h for h in planned}
+        current = {c["Labels"]["farmhand.host"]: c for c in containers([f"farmhand.farm={self.farm}"])}
+        for name, info in list(current.items()):
+            roles = info["Labels"].get("farmhand.roles", "")
+            if name not in wanted or roles != wanted[name].role_tag or image != info["Image"]:
+                say(f"Removing {name}")
+                podman("rm", "--force", "--time", "10", info["Names"][0])
+                del current[name]
+        used = {self._container_ip(c["Names"][0]) for c in current.values()}
+        free = (str(ip) for ip in list(subnet.hosts())[FIRST_HOST_OFFSET - 1 :] if str(ip) not in used)
+        hosts = []
+        for host in planned:
+            container = f"farmhand-{host.name}"
+            if host.name in current:
+                if current[host.name]["State"] != "running":
+                    podman("start", container)
+                ip = self._container_ip(container)
+            else:
+                ip = next(free)
+                say(f"Creating {host.name} ({host.role_tag}) at {ip}")
+                podman(
+                    "run", "--detach", "--name", container, "--hostname", host.name,
+                    "--network", self.network, "--ip", ip, "--systemd", "always",
+                    "--label", f"farmhand.farm={self.farm}", "--label", f"farmhand.host={host.name}",
+                    "--label", f"farmhand.roles={host.role_tag}", image,
+                )  # fmt: skip
+            hosts.append(LocalHost(host.name, host.roles, ip, container))
+        known = [self._prepare_login(h) for h in hosts]
+        self.known_hosts.write_text("".join(known))
+        return hosts
+
+    def _prepare_login(self, host: LocalHost, timeout: float = 90.0) -> str:
+        """Wait for sshd, install the farm's key for `admin` (as cloud-init does); return the known_hosts line."""
+        deadline = time.monotonic() + timeout
+        while True:
+            proc = podman("exec", host.container, "systemctl", "is-active", "ssh", check=False)
+            if proc.stdout.strip() == "active":
+                break
+            if time.monotonic() > deadline:
+                raise FarmError(f"sshd did not start on {host.name} within {timeout:.0f}s")
+            time.sleep(0.5)
+        home = f"/home/{LOGIN_USER}/.ssh"
+        script = (
+            f"install -d -m 700 -o {LOGIN_USER} -g {LOGIN_USER} {home} && "
+            f"cat > {home}/authorized_keys && chown {LOGIN_USER}: {home}/authorized_keys && "
+            f"chmod 600 {home}/authorized_keys"
+        )
+        podman("exec", "-i", host.container, "sh", "-c", script, input_text=self.key.with_suffix(".pub").read_text())
+        hostkey = podman("exec", host.container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()
+        return f"{host.ip} {hostkey[0]} {hostkey[1]}\n"
+
+    def _write_state(self, hosts: list[LocalHost], subnet: ipaddress.IPv4Network) -> None:
+        data = {
+            "farm": self.farm,
+            "network": self.network,
+            "subnet": str(subnet),
+            "hosts": [{"name": h.name, "roles": list(h.roles), "ip": h.ip, "container": h.container} for h in hosts],
+        }
+        self.statefile.write_text(json.dumps(data, indent=2) + "\n")
+
+    def _ec2(self) -> Any:
+        with aws.aws_errors():
+            import boto3
+
+            return boto3.session.Session(
+                aws_access_key_id="farmhand-local",
+                aws_secret_access_key="farmhand-local",
+                region_name=self.project.region,
+            ).client("ec2", endpoint_url=self.moto.endpoint)
+
+    def _register(self, hosts: list[LocalHost], subnet: ipaddress.IPv4Network, say: Say) -> None:
+        """Make moto's EC2 describe the containers: one instance per host, IP and tags as on AWS."""
+        ec2 = self._ec2()
+        with aws.aws_errors():
+            subnet_id = self._ensure_subnet(ec2, subnet)
+            instances = aws.farm_instances(ec2, self.farm, states=["pending", "running"])
+            by_name = {aws.tags(i).get("Name"): i for i in instances}
+            stale = []
+            for name, inst in by_name.items():
+                match = next((h for h in hosts if h.name == name), None)
+                if (
+                    match is None
+                    or inst.get("PrivateIpAddress") != match.ip
+                    or aws.tags(inst).get("role") != ",".join(match.roles)
+                ):
+                    stale.append(inst["InstanceId"])
+            if stale:
+                ec2.terminate_instances(InstanceIds=stale)
+            for host in hosts:
+                inst = by_name.get(host.name)
+                if inst is not None and inst["InstanceId"] not in stale:
+                    continue
+                tags = {"Name": host.name, "farm": self.farm, "role": ",".join(host.roles), LOCAL_TAG: "true"}
+                ec2.run_instances(
+                    ImageId="ami-0f4b1e2c3d4a5b6c7",  # stands for Debian 12's EC2 AMI
+                    InstanceType="t3.medium",
+                    MinCount=1,
+                    MaxCount=1,
+                    SubnetId=subnet_id,
+                    PrivateIpAddress=host.ip,
+                    TagSpecifications=[
+                        {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+                    ],
+                )
+                say(f"Registered {host.name} as an EC2 instance")
+
+    def _ensure_subnet(self, ec2: Any, subnet: ipaddress.IPv4Network) -> str:
+        tag_filter = [{"Name": f"tag:{LOCAL_TAG}", "Values": [self.farm]}]
+        found = ec2.describe_subnets(Filters=tag_filter)["Subnets"]
+        if found and found[0]["CidrBlock"] == str(subnet):
+            return found[0]["SubnetId"]
+        tags = [{"Key": LOCAL_TAG, "Value": self.farm}, {"Key": "Name", "Value": f"farmhand-{self.farm}"}]
+        vpc = ec2.create_vpc(CidrBlock=str(subnet), TagSpecifications=[{"ResourceType": "vpc", "Tags": tags}])
+        created = ec2.create_subnet(
+            VpcId=vpc["Vpc"]["VpcId"],
+            CidrBlock=str(subnet),
+            TagSpecifications=[{"ResourceType": "subnet", "Tags": tags}],
+        )
+        return created["Subnet"]["SubnetId"]
+
+    # -- down ------------------------------------------------------------------------------------
+
+    def down(self, say: Say = _quiet) -> bool:
+        """Remove containers, network, moto records and local state; False if there was nothing."""
+        found = containers([f"farmhand.farm={self.farm}"])
+        had_any = bool(found) or self.dir.exists() or exists("network", self.network)
+        if self.moto.healthy():
+            ec2 = self._ec2()
+            with aws.aws_errors():
+                ids = [i["InstanceId"] for i in aws.farm_instances(ec2, self.farm)]
+                if ids:
+                    ec2.terminate_instances(InstanceIds=ids)
+                    say(f"Deregistered {len(ids)} instances")
+                for sub in ec2.describe_subnets(Filters=[{"Name": f"tag:{LOCAL_TAG}", "Values": [self.farm]}])[
+                    "Subnets"
+                ]:
+                    ec2.delete_subnet(SubnetId=sub["SubnetId"])
+                    ec2.delete_vpc(VpcId=sub["VpcId"])
+        for info in found:
+            say(f"Removing {info['Labels'].get('farmhand.host', info['Names'][0])}")
+            podman("rm", "--force", "--time", "10", info["Names"][0])
+        if exists("network", self.network):
+            podman("network", "rm", self.network)
+        facts = self.project.state_dir / "cache" / "facts"
+        for host in self.hosts():
+            (facts / host.name).unlink(missing_ok=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.flush_inventory_cache()
+        if not any((self.project.state_dir / "local").glob("*/farm.json")):
+            self.moto.stop()
+            say("Stopped moto (no local farm left)")
+        return had_any
+
+    def flush_inventory_cache(self) -> None:
+        shutil.rmtree(self.project.state_dir / "cache" / "inventory-local", ignore_errors=True)

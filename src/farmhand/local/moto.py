@@ -1,0 +1,104 @@
+"""moto's server on 127.0.0.1: the local farm's AWS API (EC2, SSM, S3, Auto Scaling, CloudWatch)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from farmhand.errors import FarmError
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+class MotoServer:
+    """A moto server whose pid, port and log live under `<state>/moto/`."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir / "moto"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.dir / "pid"
+
+    @property
+    def portfile(self) -> Path:
+        return self.dir / "port"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.portfile.read_text().strip()}"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text())
+            os.kill(pid, 0)
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return None
+        return pid
+
+    def healthy(self) -> bool:
+        """The recorded process lives and answers HTTP on its port."""
+        if self.pid() is None or not self.portfile.exists():
+            return False
+        try:
+            with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=5):
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answered
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def ensure(self, timeout: float = 30.0) -> str:
+        """Start the server unless it runs already; return its endpoint URL."""
+        if self.healthy():
+            return self.endpoint
+        self.stop()
+        try:
+            import moto.server  # noqa: F401  (only to check it is installed)
+        except ImportError:
+            raise FarmError("the local farm needs moto: pip install -e '.[dev]' (make deps)") from None
+        self.dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        self.portfile.write_text(str(port))
+        log = (self.dir / "moto.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.pidfile.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise FarmError(f"moto exited at start: see {self.dir / 'moto.log'}")
+            if self.healthy():
+                return self.endpoint
+            time.sleep(0.2)
+        raise FarmError(f"moto did not answer on port {port} within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(50):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+        self.pidfile.unlink(missing_ok=True)

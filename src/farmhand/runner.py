@@ -1,0 +1,96 @@
+"""Run playbooks: stream Ansible's progress, then summarise the recap per host."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from farmhand.project import Project
+
+_RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
+
+
+@dataclass
+class PlaybookResult:
+    """What a playbook run did: its exit code and the PLAY RECAP counts per host."""
+
+    returncode: int
+    recap: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def changed(self) -> int:
+        return sum(c.get("changed", 0) for c in self.recap.values())
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        return sorted(h for h, c in self.recap.items() if c.get("failed", 0) or c.get("unreachable", 0))
+
+
+def parse_recap(lines: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Parse the PLAY RECAP block of Ansible's default output."""
+    recap: dict[str, dict[str, int]] = {}
+    in_recap = False
+    for line in lines:
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        if in_recap:
+            match = _RECAP.match(line.strip())
+            if match:
+                counts = dict(item.split("=") for item in match["counts"].split())
+                recap[match["host"]] = {k: int(v) for k, v in counts.items()}
+    return recap
+
+
+def limit_for(farm: str, role: str | None = None) -> str:
+    """An Ansible --limit for the farm, or for one role of it."""
+    return f"farm_{farm}:&role_{role}" if role else f"farm_{farm}"
+
+
+def playbook_command(
+    project: Project,
+    playbook: str,
+    limit: str,
+    check: bool = False,
+    diff: bool = False,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    cmd = ["ansible-playbook", str(Path("playbooks") / playbook), "--limit", limit]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    cmd.extend(extra_args)
+    return cmd
+
+
+def run_playbook(
+    project: Project, cmd: Sequence[str], env: Mapping[str, str], echo: bool = True
+) -> PlaybookResult:
+    """Run ansible-playbook in the project, streaming its output line by line."""
+    lines: list[str] = []
+    with subprocess.Popen(
+        list(cmd),
+        cwd=project.root,
+        env={**env, "ANSIBLE_FORCE_COLOR": env.get("ANSIBLE_FORCE_COLOR", "0"), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if echo:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        returncode = proc.wait()
+    return PlaybookResult(returncode=returncode, recap=parse_recap(lines))

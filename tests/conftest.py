@@ -1,0 +1,215 @@
+"""Shared fixtures: an in-process moto server, a clean AWS environment, fake EC2 hosts, the real CLI.
+
+Every test talks to moto on 127.0.0.1 only. The `farm` entry point runs as a subprocess, exactly as a
+user runs it, with an environment that holds no real AWS settings.
+
+Isolation from the checkout's own state: `farm` prefers a local farm of the same name when one is up
+in this checkout (`.farm/local/<farm>/farm.json`), and a developer may well have `farm local up -f demo`
+running here. So `aws_env` points FARMHAND_HOME at a project view in a temp dir (symlinks to this
+checkout's ansible.cfg, inventory/, group_vars/, playbooks/, roles/, and an empty `.farm/`): the
+project is the same, its local-farm state is empty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer  # a missing moto fails the run: no skip
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FARM_BIN = Path(sys.executable).with_name("farm")
+ANSIBLE_BIN = Path(sys.executable).parent
+REGION = "us-east-1"
+PROJECT_ENTRIES = ("ansible.cfg", "inventory", "group_vars", "playbooks", "roles", "requirements.yml")
+# Variables of the developer's shell that would send calls elsewhere or pick a farm for us.
+DROPPED_VARS = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "FARMHAND_FARM",
+    "FARMHAND_HOME",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_EC2",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "ANSIBLE_INVENTORY",
+    "ANSIBLE_CONFIG",
+)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server in this process, on 127.0.0.1 and a port the OS picks."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def reset_moto(endpoint: str) -> None:
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+@pytest.fixture(scope="session")
+def project_view(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout's project files without its local-farm state (see the module docstring)."""
+    view = tmp_path_factory.mktemp("project")
+    for name in PROJECT_ENTRIES:
+        (view / name).symlink_to(REPO_ROOT / name)
+    (view / ".farm").mkdir()
+    return view
+
+
+@pytest.fixture
+def aws_env(moto_endpoint: str, project_view: Path, tmp_path: Path) -> dict[str, str]:
+    """An environment for `farm` and `ansible-inventory` that reaches only the test's moto, state reset."""
+    reset_moto(moto_endpoint)
+    env = {k: v for k, v in os.environ.items() if k not in DROPPED_VARS}
+    aws_dir = tmp_path / "aws"
+    aws_dir.mkdir()
+    (aws_dir / "config").write_text("")
+    (aws_dir / "credentials").write_text("")
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": moto_endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            # Never read the developer's ~/.aws, never ask the instance metadata service.
+            "AWS_CONFIG_FILE": str(aws_dir / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(aws_dir / "credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "ANSIBLE_INVENTORY_CACHE_CONNECTION": str(tmp_path / "inventory-cache"),
+            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path / "facts-cache"),
+            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+            "FARMHAND_HOME": str(project_view),
+            "PATH": f"{ANSIBLE_BIN}{os.pathsep}{env.get('PATH', os.defpath)}",
+            "NO_COLOR": "1",
+            "TERM": "dumb",
+        }
+    )
+    return env
+
+
+def ec2_client(endpoint: str) -> Any:
+    return boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    ).client("ec2", endpoint_url=endpoint)
+
+
+@pytest.fixture
+def ec2(aws_env: dict[str, str]) -> Any:
+    """A boto3 EC2 client on the test's (freshly reset) moto."""
+    return ec2_client(aws_env["AWS_ENDPOINT_URL"])
+
+
+class Fleet:
+    """Registers fake EC2 instances in moto as the local farm (and AWS) would have them."""
+
+    def __init__(self, ec2: Any) -> None:
+        self.ec2 = ec2
+        self.next_ip = 10
+        vpc = ec2.create_vpc(CidrBlock="10.77.0.0/24")["Vpc"]["VpcId"]
+        self.subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.77.0.0/24")["Subnet"]["SubnetId"]
+
+    def add(self, farm: str, role: str, name: str, instance_type: str = "t3.small") -> dict[str, str]:
+        """One instance tagged farm/role/Name, at the subnet's next address (.10, .11, ...)."""
+        ip = f"10.77.0.{self.next_ip}"
+        self.next_ip += 1
+        tags = {"farm": farm, "role": role, "Name": name}
+        instance = self.ec2.run_instances(
+            ImageId="ami-12c6146b",
+            InstanceType=instance_type,
+            MinCount=1,
+            MaxCount=1,
+            SubnetId=self.subnet,
+            PrivateIpAddress=ip,
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+            ],
+        )["Instances"][0]
+        return {"id": instance["InstanceId"], "ip": ip, "name": name, "farm": farm, "role": role}
+
+    def stop(self, *instance_ids: str) -> None:
+        self.ec2.stop_instances(InstanceIds=list(instance_ids))
+
+
+@pytest.fixture
+def fleet(ec2: Any) -> Fleet:
+    return Fleet(ec2)
+
+
+def snapshot(ec2: Any) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """Every instance's id, state and tags: compared before and after a command that must change nothing."""
+    rows = []
+    for page in ec2.get_paginator("describe_instances").paginate():
+        for reservation in page["Reservations"]:
+            for inst in reservation["Instances"]:
+                tags = tuple(sorted((t["Key"], t["Value"]) for t in inst.get("Tags", [])))
+                rows.append((inst["InstanceId"], inst["State"]["Name"], tags))
+    return sorted(rows)
+
+
+def farm(
+    *args: str, env: Mapping[str, str], cwd: Path | str = REPO_ROOT, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `farm` entry point (the venv's console script) as a subprocess."""
+    return subprocess.run(
+        [str(FARM_BIN), *args],
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run(
+    cmd: Sequence[str], env: Mapping[str, str], cwd: Path | str = REPO_ROOT, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run another command of the venv (ansible-inventory...) the same way."""
+    return subprocess.run(
+        list(cmd), cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def plain(value: Any) -> Any:
+    """ansible-inventory's JSON without its `{"__ansible_unsafe": ...}` wrappers."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def ansible_inventory(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """`ansible-inventory -i inventory/aws_ec2.yml ARGS` in the checkout, as a user runs it there."""
+    return run([str(ANSIBLE_BIN / "ansible-inventory"), "-i", "inventory/aws_ec2.yml", *args], env)
+
+
+def inventory_list(env: Mapping[str, str]) -> dict[str, Any]:
+    proc = ansible_inventory("--list", env=env)
+    assert proc.returncode == 0, proc.stderr
+    return plain(json.loads(proc.stdout))
+
