@@ -30,23 +30,9 @@ FARM_BIN = Path(sys.executable).with_name("farm")
 ANSIBLE_BIN = Path(sys.executable).parent
 REGION = "us-east-1"
 PROJECT_ENTRIES = ("ansible.cfg", "inventory", "group_vars", "playbooks", "roles", "requirements.yml")
-# Variables of the developer's shell that would send calls elsewhere or pick a farm for us.
-DROPPED_VARS = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "FARMHAND_FARM",
-    "FARMHAND_HOME",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_EC2",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "ANSIBLE_INVENTORY",
-    "ANSIBLE_CONFIG",
-)
+# Variables of the developer's shell that would send calls elsewhere or pick a farm or project for us
+# (every AWS_* variable goes too: profiles, tokens, endpoints, container credentials...).
+DROPPED_VARS = ("FARMHAND_FARM", "FARMHAND_HOME", "ANSIBLE_INVENTORY", "ANSIBLE_CONFIG")
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +67,7 @@ def project_view(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def aws_env(moto_endpoint: str, project_view: Path, tmp_path: Path) -> dict[str, str]:
     """An environment for `farm` and `ansible-inventory` that reaches only the test's moto, state reset."""
     reset_moto(moto_endpoint)
-    env = {k: v for k, v in os.environ.items() if k not in DROPPED_VARS}
+    env = {k: v for k, v in os.environ.items() if k not in DROPPED_VARS and not k.startswith("AWS_")}
     aws_dir = tmp_path / "aws"
     aws_dir.mkdir()
     (aws_dir / "config").write_text("")
@@ -212,4 +198,3 @@ def inventory_list(env: Mapping[str, str]) -> dict[str, Any]:
     proc = ansible_inventory("--list", env=env)
     assert proc.returncode == 0, proc.stderr
     return plain(json.loads(proc.stdout))
-

@@ -94,5 +94,8 @@ def farm_instances(ec2: Any, farm: str, states: list[str] | None = None) -> list
 
 def tagged_farms(ec2: Any) -> set[str]:
     """Farm names found in the account's `farm` tags."""
-    filters = [{"Name": "tag-key", "Values": ["farm"]}, {"Name": "instance-state-name", "Values": LIVE_STATES}]
+    filters = [
+        {"Name": "tag-key", "Values": ["farm"]},
+        {"Name": "instance-state-name", "Values": LIVE_STATES},
+    ]
     return {tags(i)["farm"] for i in _instances(ec2, filters)}

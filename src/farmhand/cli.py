@@ -14,7 +14,10 @@ from rich.table import Table
 from farmhand import __version__
 from farmhand.console import error, info, out, step
 from farmhand.errors import FarmError
+from farmhand.local import hostfix
 from farmhand.local.farm import LocalFarm
+from farmhand.local.image import ensure_image
+from farmhand.local.podman import require
 from farmhand.local.shape import parse_args
 from farmhand.project import Project, validate_farm
 from farmhand.runner import limit_for, playbook_command, run_playbook
@@ -94,7 +97,9 @@ def ps(farm: str | None, as_json: bool, refresh: bool) -> None:
     for column in ("ROLE", "HOST", "INSTANCE", "PRIVATE IP", "STATE", "TYPE"):
         table.add_column(column)
     for host in hosts:
-        table.add_row(",".join(host.roles), host.name, host.instance_id, host.private_ip, host.state, host.instance_type)
+        table.add_row(
+            ",".join(host.roles), host.name, host.instance_id, host.private_ip, host.state, host.instance_type
+        )
     out.print(table)
 
 
@@ -178,6 +183,20 @@ def local_up(farm: str | None, shapes: Sequence[str]) -> None:
     for host in hosts:
         info(f"{host.name:<28} {','.join(host.roles):<20} {host.ip}")
     info(f'Use it: farm ps -f {name}   (or for ansible: eval "$(farm local env -f {name})")')
+
+
+@local.command("image")
+def local_image() -> None:
+    """Build the local farm's Debian image (once; cached) and apply the host fixes.
+
+    \b
+    Example:
+      farm local image
+    """
+    project = Project.locate()
+    require("podman")
+    hostfix.ensure_host_ready()
+    step(f"Image {ensure_image(project.state_dir / 'image')} is ready")
 
 
 @local.command("down")

@@ -63,10 +63,10 @@ def farm_hosts(inventory: dict[str, Any], farm: str) -> list[Host]:
             Host(
                 name=name,
                 roles=tuple(hv.get("farmhand_host_roles", [])),
-                instance_id=hv.get("instance_id", ""),
-                private_ip=hv.get("private_ip_address", ""),
-                state=hv.get("state", {}).get("name", ""),
-                instance_type=hv.get("instance_type", ""),
+                instance_id=hv.get("aws_instance_id", ""),
+                private_ip=hv.get("aws_private_ip_address", ""),
+                state=hv.get("aws_state", {}).get("name", ""),
+                instance_type=hv.get("aws_instance_type", ""),
             )
         )
     return hosts

@@ -13,7 +13,7 @@ import yaml
 
 from farmhand.errors import FarmError
 
-FARM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+FARM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}\Z")  # \Z: `$` would let "demo\n" through
 INVENTORY = Path("inventory/aws_ec2.yml")
 
 
@@ -80,7 +80,7 @@ class Project:
     def group_vars(self, group: str) -> dict[str, Any]:
         """Plain (unencrypted) variables of group_vars/<group>/*.yml or group_vars/<group>.yml."""
         base = self.root / "group_vars"
-        files = sorted((base / group).glob("*.yml")) + [base / f"{group}.yml"]
+        files = [*sorted((base / group).glob("*.yml")), base / f"{group}.yml"]
         merged: dict[str, Any] = {}
         for path in files:
             if path.is_file():

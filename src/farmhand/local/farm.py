@@ -83,7 +83,8 @@ class LocalFarm:
             raise FarmError(f"no local farm {self.farm!r}: bring it up with `farm local up -f {self.farm}`")
         if not self.moto.healthy():
             raise FarmError(
-                f"the local farm {self.farm!r} is down (moto is not running): run `farm local up -f {self.farm}`"
+                f"the local farm {self.farm!r} is down (moto is not running): "
+                f"run `farm local up -f {self.farm}`"
             )
         region = self.project.region
         return {
@@ -126,7 +127,18 @@ class LocalFarm:
     def _ensure_key(self) -> None:
         if not self.key.exists():
             subprocess.run(
-                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"farmhand-{self.farm}", "-f", str(self.key)],
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    f"farmhand-{self.farm}",
+                    "-f",
+                    str(self.key),
+                ],
                 check=True,
             )
 
@@ -175,7 +187,10 @@ class LocalFarm:
         return hosts
 
     def _prepare_login(self, host: LocalHost, timeout: float = 90.0) -> str:
-        """Wait for sshd, install the farm's key for `admin` (as cloud-init does); return the known_hosts line."""
+        """Wait for sshd and install the farm's key for `admin`, as cloud-init does.
+
+        Returns the host's known_hosts line, so SSH checks the real host key from the first login.
+        """
         deadline = time.monotonic() + timeout
         while True:
             proc = podman("exec", host.container, "systemctl", "is-active", "ssh", check=False)
@@ -190,7 +205,15 @@ class LocalFarm:
             f"cat > {home}/authorized_keys && chown {LOGIN_USER}: {home}/authorized_keys && "
             f"chmod 600 {home}/authorized_keys"
         )
-        podman("exec", "-i", host.container, "sh", "-c", script, input_text=self.key.with_suffix(".pub").read_text())
+        podman(
+            "exec",
+            "-i",
+            host.container,
+            "sh",
+            "-c",
+            script,
+            input_text=self.key.with_suffix(".pub").read_text(),
+        )
         hostkey = podman("exec", host.container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()
         return f"{host.ip} {hostkey[0]} {hostkey[1]}\n"
 
@@ -199,7 +222,9 @@ class LocalFarm:
             "farm": self.farm,
             "network": self.network,
             "subnet": str(subnet),
-            "hosts": [{"name": h.name, "roles": list(h.roles), "ip": h.ip, "container": h.container} for h in hosts],
+            "hosts": [
+                {"name": h.name, "roles": list(h.roles), "ip": h.ip, "container": h.container} for h in hosts
+            ],
         }
         self.statefile.write_text(json.dumps(data, indent=2) + "\n")
 
@@ -244,7 +269,10 @@ class LocalFarm:
                     SubnetId=subnet_id,
                     PrivateIpAddress=host.ip,
                     TagSpecifications=[
-                        {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+                        {
+                            "ResourceType": "instance",
+                            "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+                        }
                     ],
                 )
                 say(f"Registered {host.name} as an EC2 instance")
@@ -276,9 +304,9 @@ class LocalFarm:
                 if ids:
                     ec2.terminate_instances(InstanceIds=ids)
                     say(f"Deregistered {len(ids)} instances")
-                for sub in ec2.describe_subnets(Filters=[{"Name": f"tag:{LOCAL_TAG}", "Values": [self.farm]}])[
-                    "Subnets"
-                ]:
+                for sub in ec2.describe_subnets(
+                    Filters=[{"Name": f"tag:{LOCAL_TAG}", "Values": [self.farm]}]
+                )["Subnets"]:
                     ec2.delete_subnet(SubnetId=sub["SubnetId"])
                     ec2.delete_vpc(VpcId=sub["VpcId"])
         for info in found:

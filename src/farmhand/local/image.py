@@ -100,10 +100,24 @@ def customise(rootfs: Path) -> None:
     dropin.parent.mkdir(parents=True, exist_ok=True)
     dropin.write_text(SSH_HOST_KEYS_DROPIN)
     # The login user of Debian's cloud images, with passwordless sudo.
-    _run(["chroot", str(rootfs), "useradd", "--create-home", "--shell", "/bin/bash",
-          "--groups", "sudo", LOGIN_USER], "adding the admin user")
+    _run(
+        [
+            "chroot",
+            str(rootfs),
+            "useradd",
+            "--create-home",
+            "--shell",
+            "/bin/bash",
+            "--groups",
+            "sudo",
+            LOGIN_USER,
+        ],
+        "adding the admin user",
+    )
     sudoers = rootfs / "etc/sudoers.d/90-cloud-init-users"
-    sudoers.write_text(f"# Created as cloud-init does on Debian's EC2 images\n{LOGIN_USER} ALL=(ALL) NOPASSWD:ALL\n")
+    sudoers.write_text(
+        f"# Created as cloud-init does on Debian's EC2 images\n{LOGIN_USER} ALL=(ALL) NOPASSWD:ALL\n"
+    )
     sudoers.chmod(0o440)
     # apt inside the hosts uses the same sources as this machine.
     (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
@@ -131,14 +145,37 @@ def build(work_dir: Path, echo: bool = True) -> str:
     try:
         if echo:
             print(f"-----> Building {ref} with debootstrap from {mirror()} (once; cached afterwards)")
-        _run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(rootfs),
-              mirror()], "debootstrap")
+        _run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(PACKAGES)}",
+                SUITE,
+                str(rootfs),
+                mirror(),
+            ],
+            "debootstrap",
+        )
         customise(rootfs)
-        tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", "-", "."],
-                               stdout=subprocess.PIPE)
-        proc = subprocess.run([require("podman"), "import", "--change", 'CMD ["/sbin/init"]',
-                               "--change", "STOPSIGNAL SIGRTMIN+3", "-", ref],
-                              stdin=tar.stdout, capture_output=True, text=True, check=False)
+        tar = subprocess.Popen(
+            ["tar", "-C", str(rootfs), "--numeric-owner", "-cf", "-", "."], stdout=subprocess.PIPE
+        )
+        proc = subprocess.run(
+            [
+                require("podman"),
+                "import",
+                "--change",
+                'CMD ["/sbin/init"]',
+                "--change",
+                "STOPSIGNAL SIGRTMIN+3",
+                "-",
+                ref,
+            ],
+            stdin=tar.stdout,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         tar.wait()
         if proc.returncode != 0 or tar.returncode != 0:
             raise FarmError(f"podman import failed: {proc.stderr.strip()}")

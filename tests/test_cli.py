@@ -1,0 +1,479 @@
+"""The `farm` command as a user runs it (the real entry point, as a subprocess) against moto on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import (
+    ANSIBLE_BIN,
+    REPO_ROOT,
+    Fleet,
+    ansible_inventory,
+    farm,
+    inventory_list,
+    snapshot,
+)
+
+# `unknown farm` lists the farms it knows: group_vars/farm_* (ci, demo...) and the tagged ones.
+CONFIGURED_FARMS = {
+    p.name.removeprefix("farm_").removesuffix(".yml") for p in (REPO_ROOT / "group_vars").glob("farm_*")
+}
+KNOWN_FARMS = ", ".join(sorted(CONFIGURED_FARMS | {"demo", "staging", "halted"}))
+
+
+@pytest.fixture
+def farms(fleet: Fleet) -> dict[str, dict[str, str]]:
+    """Two running farms (demo with a `worker,cron` host, staging) and one whose hosts are all stopped."""
+    hosts = [
+        fleet.add("demo", "web", "demo-web-1"),
+        fleet.add("demo", "web", "demo-web-2"),
+        fleet.add("demo", "worker,cron", "demo-worker-cron-1"),
+        fleet.add("demo", "db", "demo-db-1"),
+        fleet.add("staging", "web", "staging-web-1"),
+        fleet.add("staging", "worker", "staging-worker-1"),
+        fleet.add("halted", "web", "halted-web-1"),
+        fleet.add("halted", "worker", "halted-worker-1"),
+    ]
+    by_name = {h["name"]: h for h in hosts}
+    fleet.stop(by_name["halted-web-1"]["id"], by_name["halted-worker-1"]["id"])
+    return by_name
+
+
+def demo_hosts(farms: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {name: h for name, h in farms.items() if h["farm"] == "demo"}
+
+
+def assert_ok(proc: subprocess.CompletedProcess[str]) -> None:
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+# -- help ----------------------------------------------------------------------------------------
+
+
+def test_help_lists_every_command(aws_env):
+    proc = farm("--help", env=aws_env)
+    assert_ok(proc)
+    commands = proc.stdout.split("Commands:", 1)[1]
+    listed = {line.strip().split("  ")[0] for line in commands.splitlines() if line.strip()}
+    assert {"converge", "ps", "local up", "local down", "local env"} <= listed
+
+
+# -- ps ------------------------------------------------------------------------------------------
+
+
+def table_rows(stdout: str) -> dict[str, list[str]]:
+    """`farm ps` table rows by host name (the HOST column)."""
+    lines = stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["ROLE", "HOST"])
+    rows = [line.split() for line in lines[header + 1 :] if line.strip()]
+    return {row[1]: row for row in rows}
+
+
+def test_ps_prints_a_table_of_the_farm_only(aws_env, farms):
+    proc = farm("ps", "-f", "demo", env=aws_env)
+    assert_ok(proc)
+    assert "=== demo (AWS us-east-1): 4 hosts" in proc.stdout
+    rows = table_rows(proc.stdout)
+    assert set(rows) == set(demo_hosts(farms))
+    for name, host in demo_hosts(farms).items():
+        role, _, instance_id, ip, state, instance_type = rows[name]
+        assert (role, instance_id, ip, state, instance_type) == (
+            host["role"],
+            host["id"],
+            host["ip"],
+            "running",
+            "t3.small",
+        )
+    assert "staging" not in proc.stdout
+    assert "halted" not in proc.stdout
+
+
+def test_ps_json_gives_roles_ids_ips_and_states(aws_env, farms):
+    proc = farm("ps", "-f", "demo", "--json", env=aws_env)
+    assert_ok(proc)
+    data = json.loads(proc.stdout)
+    assert data["farm"] == "demo"
+    assert data["local"] is False
+    hosts = {h["name"]: h for h in data["hosts"]}
+    assert set(hosts) == set(demo_hosts(farms))
+    for name, host in demo_hosts(farms).items():
+        assert hosts[name] == {
+            "name": name,
+            "roles": host["role"].split(","),
+            "instance_id": host["id"],
+            "private_ip": host["ip"],
+            "state": "running",
+            "instance_type": "t3.small",
+        }
+    assert hosts["demo-worker-cron-1"]["roles"] == ["worker", "cron"]
+    # Ordered by role (farmhand_roles: web, worker, db, ...), then by name.
+    assert [h["name"] for h in data["hosts"]] == [
+        "demo-web-1",
+        "demo-web-2",
+        "demo-worker-cron-1",
+        "demo-db-1",
+    ]
+
+
+def test_ps_takes_the_farm_from_farmhand_farm(aws_env, farms):
+    proc = farm("ps", "--json", env={**aws_env, "FARMHAND_FARM": "staging"})
+    assert_ok(proc)
+    data = json.loads(proc.stdout)
+    assert data["farm"] == "staging"
+    assert {h["name"] for h in data["hosts"]} == {"staging-web-1", "staging-worker-1"}
+
+
+def test_ps_option_wins_over_farmhand_farm(aws_env, farms):
+    proc = farm("ps", "-f", "demo", "--json", env={**aws_env, "FARMHAND_FARM": "staging"})
+    assert_ok(proc)
+    assert json.loads(proc.stdout)["farm"] == "demo"
+
+
+def test_ps_finds_the_project_from_a_subdirectory(aws_env, fleet, tmp_path):
+    """No FARMHAND_HOME: the checkout is found upwards from the working directory."""
+    farm_name = "cwd_probe"  # no local farm by this name may exist in the checkout
+    assert not (REPO_ROOT / ".farm" / "local" / farm_name).exists()
+    fleet.add(farm_name, "web", "cwd-probe-web-1")
+    env = {k: v for k, v in aws_env.items() if k != "FARMHAND_HOME"}
+    proc = farm("ps", "-f", farm_name, "--json", env=env, cwd=REPO_ROOT / "group_vars")
+    assert_ok(proc)
+    assert [h["name"] for h in json.loads(proc.stdout)["hosts"]] == ["cwd-probe-web-1"]
+
+
+def test_ps_refresh_sees_new_hosts_despite_the_cache(aws_env, fleet):
+    fleet.add("demo", "web", "demo-web-1")
+    first = farm("ps", "-f", "demo", "--json", env=aws_env)
+    assert_ok(first)
+    fleet.add("demo", "web", "demo-web-2")
+    refreshed = farm("ps", "-f", "demo", "--json", "--refresh", env=aws_env)
+    assert_ok(refreshed)
+    assert [h["name"] for h in json.loads(refreshed.stdout)["hosts"]] == ["demo-web-1", "demo-web-2"]
+
+
+# -- the inventory, as ansible sees it -----------------------------------------------------------
+
+
+def graph_groups(text: str) -> dict[str, set[str]]:
+    """`ansible-inventory --graph` as {group: hosts directly in it}."""
+    groups: dict[str, set[str]] = {}
+    stack: list[tuple[int, str]] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        depth = line.find("--") if "|--" in line else 0
+        name = line.split("--", 1)[1] if "|--" in line else line
+        name = name.strip()
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        if name.startswith("@"):
+            group = name[1:].rstrip(":")
+            groups.setdefault(group, set())
+            stack.append((depth, group))
+        else:
+            groups[stack[-1][1]].add(name)
+    return groups
+
+
+def test_inventory_graph_groups_by_farm_and_role(aws_env, farms):
+    proc = ansible_inventory("--graph", env=aws_env)
+    assert proc.returncode == 0, proc.stderr
+    groups = graph_groups(proc.stdout)
+    assert groups["farm_demo"] == {"demo-web-1", "demo-web-2", "demo-worker-cron-1", "demo-db-1"}
+    assert groups["farm_staging"] == {"staging-web-1", "staging-worker-1"}
+    assert groups["role_web"] == {"demo-web-1", "demo-web-2", "staging-web-1"}
+    assert groups["role_worker"] == {"demo-worker-cron-1", "staging-worker-1"}
+    assert groups["role_cron"] == {"demo-worker-cron-1"}
+    assert groups["role_db"] == {"demo-db-1"}
+    # No group for a comma-joined tag: the host is in each of its roles.
+    assert not [g for g in groups if "," in g]
+
+
+def test_inventory_hostnames_are_name_tags_and_ansible_host_the_private_ip(aws_env, farms):
+    inventory = inventory_list(aws_env)
+    hostvars = inventory["_meta"]["hostvars"]
+    running = {name: h for name, h in farms.items() if h["farm"] != "halted"}
+    assert set(hostvars) == set(running)
+    for name, host in running.items():
+        assert hostvars[name]["ansible_host"] == host["ip"]
+        assert hostvars[name]["instance_id"] == host["id"]
+        assert hostvars[name]["farmhand_farm"] == host["farm"]
+    assert hostvars["demo-worker-cron-1"]["farmhand_host_roles"] == ["worker", "cron"]
+    assert set(inventory["role_cron"]["hosts"]) == {"demo-worker-cron-1"}
+    assert "demo-worker-cron-1" in inventory["role_worker"]["hosts"]
+
+
+def test_inventory_excludes_stopped_instances(aws_env, farms, fleet):
+    stopped = fleet.add("demo", "web", "demo-web-3")
+    fleet.stop(stopped["id"])
+    inventory = inventory_list(aws_env)
+    hostvars = inventory["_meta"]["hostvars"]
+    assert "demo-web-3" not in hostvars
+    assert not {"halted-web-1", "halted-worker-1"} & set(hostvars)
+    assert "farm_halted" not in inventory
+    assert "demo-web-3" not in inventory["farm_demo"]["hosts"]
+    assert stopped["ip"] not in json.dumps(inventory)
+
+
+# -- bad input: exit 2, one line on stderr, nothing changed --------------------------------------
+
+GUARDED = ("ansible-playbook", "podman", "ssh", "ssh-keygen", "debootstrap")
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A bad invocation and the words its one-line error must contain."""
+
+    args: tuple[str, ...]
+    expect: str
+    env: dict[str, str] = field(default_factory=dict)
+    unset: tuple[str, ...] = ()
+    setup: Callable[[dict[str, str], Path], Path | None] | None = None  # may return the cwd
+
+
+def _no_credentials(env: dict[str, str], tmp: Path) -> None:
+    empty = tmp / "empty-aws"
+    empty.mkdir()
+    (empty / "config").write_text("")
+    (empty / "credentials").write_text("")
+    env["AWS_CONFIG_FILE"] = str(empty / "config")
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(empty / "credentials")
+
+
+def _outside_project(env: dict[str, str], tmp: Path) -> Path:
+    elsewhere = tmp / "elsewhere"
+    elsewhere.mkdir()
+    return elsewhere
+
+
+def _home_not_a_project(env: dict[str, str], tmp: Path) -> None:
+    home = tmp / "not-a-project"
+    (home / "inventory").mkdir(parents=True)  # half a project: no ansible.cfg, no aws_ec2.yml
+    env["FARMHAND_HOME"] = str(home)
+
+
+INVALID = "invalid farm name"
+SHAPE = ("local", "up", "-f", "shape_probe")
+
+BAD_INPUT: dict[str, Bad] = {
+    # farm names
+    "farm-uppercase": Bad(("ps", "-f", "Demo"), f"{INVALID} 'Demo'"),
+    "farm-space": Bad(("ps", "-f", "my farm"), f"{INVALID} 'my farm'"),
+    "farm-leading-digit": Bad(("ps", "-f", "1demo"), f"{INVALID} '1demo'"),
+    "farm-too-long": Bad(("ps", "-f", "a" * 32), f"{INVALID} '{'a' * 32}'"),
+    "farm-empty": Bad(("ps", "-f", ""), f"{INVALID} ''"),
+    "farm-semicolon": Bad(("ps", "-f", "demo;rm -rf /"), f"{INVALID} 'demo;rm -rf /'"),
+    "farm-subshell": Bad(("ps", "-f", "$(id)"), INVALID),
+    "farm-pipe": Bad(("converge", "-f", "demo|cat"), INVALID),
+    "farm-path": Bad(("converge", "-f", "../demo"), INVALID),
+    "farm-trailing-newline": Bad(("ps", "-f", "demo\n"), f"{INVALID} 'demo\\n'"),
+    "farm-hyphen": Bad(("ps", "-f", "demo-2"), INVALID),
+    "farm-missing-ps": Bad(("ps",), "no farm given: use -f FARM or set FARMHAND_FARM"),
+    "farm-missing-converge": Bad(("converge",), "no farm given"),
+    "farmhand-farm-invalid": Bad(("ps",), f"{INVALID} 'Bad Farm'", env={"FARMHAND_FARM": "Bad Farm"}),
+    # farms that are not there, or not running
+    "unknown-farm-ps": Bad(("ps", "-f", "nope"), f"unknown farm 'nope': known farms are {KNOWN_FARMS}"),
+    "unknown-farm-converge": Bad(("converge", "-f", "nope"), "unknown farm 'nope'"),
+    "configured-farm-no-hosts-ps": Bad(("ps", "-f", "ci"), "farm 'ci' has no hosts"),
+    "configured-farm-no-hosts-converge": Bad(("converge", "-f", "ci"), "farm 'ci' has no hosts"),
+    "all-stopped-ps": Bad(("ps", "-f", "halted"), "farm 'halted' has no running hosts (2 stopped"),
+    "all-stopped-converge": Bad(("converge", "-f", "halted", "--check"), "has no running hosts"),
+    # roles
+    "converge-unknown-role": Bad(
+        ("converge", "-f", "demo", "--role", "unknownrole"), "unknown role 'unknownrole'"
+    ),
+    "converge-empty-role": Bad(("converge", "-f", "demo", "--role", ""), "unknown role ''"),
+    "converge-role-without-hosts": Bad(
+        ("converge", "-f", "demo", "--role", "console"), "farm 'demo' has no hosts with role 'console'"
+    ),
+    # AWS access
+    "no-credentials": Bad(
+        ("ps", "-f", "demo"),
+        "no AWS credentials found",
+        unset=("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+        setup=_no_credentials,
+    ),
+    "partial-credentials": Bad(
+        ("ps", "-f", "demo"),
+        "incomplete AWS credentials: AWS_SECRET_ACCESS_KEY is missing",
+        unset=("AWS_SECRET_ACCESS_KEY",),
+    ),
+    "unknown-aws-profile": Bad(
+        ("ps", "-f", "demo"),
+        "AWS profile 'no_such_profile' is not configured",
+        env={"AWS_PROFILE": "no_such_profile"},
+    ),
+    "unreachable-endpoint": Bad(
+        ("ps", "-f", "demo"),
+        "cannot reach http://127.0.0.1:1",
+        env={"AWS_ENDPOINT_URL": "http://127.0.0.1:1"},
+    ),
+    "malformed-endpoint": Bad(
+        ("ps", "-f", "demo"), "invalid AWS endpoint 'not a url'", env={"AWS_ENDPOINT_URL": "not a url"}
+    ),
+    "endpoint-port-out-of-range": Bad(
+        ("converge", "-f", "demo"),
+        "invalid AWS endpoint 'http://127.0.0.1:99999'",
+        env={"AWS_ENDPOINT_URL": "http://127.0.0.1:99999"},
+    ),
+    # the project
+    "outside-a-project": Bad(
+        ("ps", "-f", "demo"), "no Farmhand project at", unset=("FARMHAND_HOME",), setup=_outside_project
+    ),
+    "farmhand-home-not-a-project": Bad(
+        ("ps", "-f", "demo"), "no Farmhand project at", setup=_home_not_a_project
+    ),
+    # the command line
+    "unknown-command": Bad(("frobnicate",), "No such command 'frobnicate'"),
+    "unknown-option": Bad(("ps", "-f", "demo", "--bogus"), "No such option '--bogus'"),
+    "unknown-local-command": Bad(("local", "frobnicate"), "No such command 'frobnicate'"),
+    # local farm shapes: rejected before podman is looked for
+    "shape-not-a-number": Bad((*SHAPE, "--shape", "web=x"), "invalid shape 'web=x'"),
+    "shape-negative": Bad((*SHAPE, "--shape", "web=-1"), "invalid count -1 for 'web'"),
+    "shape-unknown-role": Bad((*SHAPE, "--shape", "bogus=1"), "unknown role 'bogus' in shape"),
+    "shape-same-key-twice": Bad((*SHAPE, "--shape", "web=1", "--shape", "web=2"), "shape names 'web' twice"),
+    "shape-role-twice": Bad(
+        (*SHAPE, "--shape", "web=1", "--shape", "worker,web=1"), "role 'web' appears twice in the shape"
+    ),
+    "shape-too-many-hosts": Bad(
+        (*SHAPE, "--shape", "web=20", "--shape", "worker=5"), "at most 24 hosts; this shape asks for 25"
+    ),
+    "shape-no-hosts": Bad((*SHAPE, "--shape", "web=0"), "the farm's shape has no hosts"),
+    "local-up-invalid-farm": Bad(("local", "up", "-f", "Demo", "--shape", "web=1"), f"{INVALID} 'Demo'"),
+    "local-down-invalid-farm": Bad(("local", "down", "-f", "demo;ls"), INVALID),
+    "local-env-no-such-farm": Bad(("local", "env", "-f", "nosuchfarm"), "no local farm 'nosuchfarm'"),
+}
+
+
+@pytest.fixture
+def guard(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A PATH where the venv's tools stand, but the commands that act on hosts record their call and fail.
+
+    With it, a bad invocation that got past validation could neither run a playbook against the fake
+    hosts' addresses nor touch Podman: it would fail its test instead.
+    """
+    bin_dir = tmp_path / "guard-bin"
+    bin_dir.mkdir()
+    log = tmp_path / "guard.log"
+    for name in GUARDED:
+        script = bin_dir / name
+        script.write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\nexit 99\n')
+        script.chmod(0o755)
+    yield f"{bin_dir}{os.pathsep}{ANSIBLE_BIN}", log
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], expect: str) -> None:
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "Traceback" not in output
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("farm: error: "), lines[0]
+    assert expect in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT.values()), ids=list(BAD_INPUT))
+def test_bad_input_is_one_clear_line_and_changes_nothing(
+    case, aws_env, farms, ec2, guard, project_view, tmp_path
+):
+    path, guard_log = guard
+    env = {k: v for k, v in aws_env.items() if k not in case.unset}
+    env.update(case.env)
+    env["PATH"] = path
+    cwd = case.setup(env, tmp_path) if case.setup else None
+    state_before = sorted(p.relative_to(project_view) for p in (project_view / ".farm").rglob("*"))
+    before = snapshot(ec2)
+
+    proc = farm(*case.args, env=env, cwd=cwd or REPO_ROOT)
+
+    assert_one_line_error(proc, case.expect)
+    assert snapshot(ec2) == before
+    assert not guard_log.exists(), guard_log.read_text()
+    assert sorted(p.relative_to(project_view) for p in (project_view / ".farm").rglob("*")) == state_before
+
+
+def test_there_are_more_than_twenty_bad_input_cases():
+    assert len(BAD_INPUT) > 20
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def strict_moto() -> Iterator[str]:
+    """A separate moto server that enforces IAM auth from the first request: every key is unknown to it."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, "moto exited at start"
+            try:
+                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
+                    break
+            except urllib.error.HTTPError:
+                break  # it answered
+            except OSError:
+                assert time.monotonic() < deadline, "moto did not start"
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_rejected_credentials(aws_env, farms, ec2, guard, strict_moto):
+    path, guard_log = guard
+    before = snapshot(ec2)
+    proc = farm("ps", "-f", "demo", env={**aws_env, "AWS_ENDPOINT_URL": strict_moto, "PATH": path})
+    assert_one_line_error(proc, "AWS rejected the credentials")
+    assert snapshot(ec2) == before
+    assert not guard_log.exists()
+
+
+# -- converge, with a stand-in for ansible-playbook ----------------------------------------------
+
+
+def test_converge_runs_site_yml_limited_to_the_farm_and_role(aws_env, farms, tmp_path):
+    """converge hands ansible-playbook the farm's limit and reports its PLAY RECAP (no host is contacted)."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.log"
+    fake = bin_dir / "ansible-playbook"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$PWD $*" >> "{calls}"\n'
+        "echo 'PLAY RECAP *****'\n"
+        "echo 'demo-web-1 : ok=5 changed=2 unreachable=0 failed=0 skipped=1 rescued=0 ignored=0'\n"
+        "echo 'demo-web-2 : ok=5 changed=0 unreachable=0 failed=0 skipped=1 rescued=0 ignored=0'\n"
+    )
+    fake.chmod(0o755)
+    env = {**aws_env, "PATH": f"{bin_dir}{os.pathsep}{ANSIBLE_BIN}"}
+    proc = farm("converge", "-f", "demo", "--role", "web", "--check", "--diff", env=env)
+    assert_ok(proc)
+    cwd, *args = calls.read_text().split()
+    assert Path(cwd) == Path(env["FARMHAND_HOME"])
+    assert args == ["playbooks/site.yml", "--limit", "farm_demo:&role_web", "--check", "--diff"]
+    assert "Converging 2 hosts of demo role web (check mode)" in proc.stdout
+    assert "2 hosts, 2 changes (check mode)" in proc.stdout

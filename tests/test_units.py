@@ -1,0 +1,270 @@
+"""Pure functions: local farm shapes, the containers.conf patch, PLAY RECAP parsing, farm names."""
+
+from __future__ import annotations
+
+import pytest
+
+from farmhand.errors import FarmError
+from farmhand.local.hostfix import patch_containers_conf, ulimits_line
+from farmhand.local.shape import MAX_HOSTS, PlannedHost, parse_args, plan
+from farmhand.project import validate_farm
+from farmhand.runner import PlaybookResult, limit_for, parse_recap
+
+ROLES = ("web", "worker", "db", "db_follower", "cron", "console", "lb", "redis")
+
+# -- shape.parse_args ----------------------------------------------------------------------------
+
+
+def test_parse_args_reads_roles_and_counts():
+    assert parse_args(["web=2", "worker,cron=1", " db=0 "]) == {"web": 2, "worker,cron": 1, "db": 0}
+
+
+def test_parse_args_of_nothing_is_empty():
+    assert parse_args([]) == {}
+
+
+def test_parse_args_passes_negative_counts_on_for_plan_to_reject():
+    assert parse_args(["web=-1"]) == {"web": -1}
+
+
+@pytest.mark.parametrize(
+    "arg", ["web", "web=", "=2", "web=x", "Web=1", "web=1.5", "web,=1", "web cron=1", ""]
+)
+def test_parse_args_rejects_malformed_entries(arg):
+    with pytest.raises(FarmError, match="invalid shape"):
+        parse_args([arg])
+
+
+def test_parse_args_rejects_a_key_given_twice():
+    with pytest.raises(FarmError, match="shape names 'web' twice"):
+        parse_args(["web=1", "web=2"])
+
+
+# -- shape.plan ----------------------------------------------------------------------------------
+
+
+def test_plan_names_hosts_farm_roles_number():
+    hosts = plan("demo", {"web": 2, "worker,cron": 1, "db_follower": 1, "db": 0}, ROLES)
+    assert hosts == [
+        PlannedHost("demo-web-1", ("web",)),
+        PlannedHost("demo-web-2", ("web",)),
+        PlannedHost("demo-worker-cron-1", ("worker", "cron")),
+        PlannedHost("demo-db-follower-1", ("db_follower",)),
+    ]
+
+
+def test_plan_multi_role_host_keeps_its_role_tag():
+    (host,) = plan("ci", {"worker,cron": 1}, ROLES)
+    assert host.roles == ("worker", "cron")
+    assert host.role_tag == "worker,cron"
+
+
+def test_plan_replaces_underscores_in_host_names():
+    assert [h.name for h in plan("my_farm", {"db_follower": 1}, ROLES)] == ["my-farm-db-follower-1"]
+
+
+def test_plan_allows_exactly_the_maximum():
+    assert len(plan("big", {"web": MAX_HOSTS}, ROLES)) == MAX_HOSTS == 24
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ({}, "shape is empty"),
+        ([], "shape is empty"),
+        ({"bogus": 1}, "unknown role 'bogus'"),
+        ({"web,bogus": 1}, "unknown role 'bogus'"),
+        ({"web": 1, "worker,web": 1}, "role 'web' appears twice"),
+        ({"web,web": 1}, "role 'web' appears twice"),
+        ({"web": -1}, "invalid count -1"),
+        ({"web": "2"}, "invalid count '2'"),
+        ({"web": True}, "invalid count True"),
+        ({"web": 1.0}, "invalid count 1.0"),
+        ({"web": 0}, "has no hosts"),
+        ({"web": 0, "db": 0}, "has no hosts"),
+        ({"web": 20, "worker": 5}, "at most 24 hosts; this shape asks for 25"),
+    ],
+)
+def test_plan_rejects_bad_shapes(shape, message):
+    with pytest.raises(FarmError, match=message):
+        plan("demo", shape, ROLES)
+
+
+# -- hostfix.patch_containers_conf ---------------------------------------------------------------
+
+LINE = 'default_ulimits = ["nofile=1048576:1048576", "nproc=32768:32768"]'
+
+SAMPLES = {
+    "empty": "",
+    "containers-without-ulimits": '[containers]\nlog_driver = "k8s-file"\n',
+    "containers-with-ulimits": '[containers]\ndefault_ulimits = ["nofile=1024:1024"]\npids_limit = 0\n',
+    "other-sections": (
+        '[engine]\ncgroup_manager = "cgroupfs"\n\n[containers]\nlog_driver = "k8s-file"\n\n'
+        '[network]\nnetwork_backend = "netavark"\n'
+    ),
+    "no-containers-section": '[engine]\ncgroup_manager = "cgroupfs"\n',
+    "ulimits-in-another-section": '[engine]\ndefault_ulimits = ["x"]\n[containers]\nlog_size_max = -1\n',
+}
+
+
+def test_patch_empty_file():
+    assert patch_containers_conf("", LINE) == f"[containers]\n{LINE}\n"
+
+
+def test_patch_adds_the_line_under_an_existing_containers_table():
+    assert patch_containers_conf(SAMPLES["containers-without-ulimits"], LINE) == (
+        f'[containers]\n{LINE}\nlog_driver = "k8s-file"\n'
+    )
+
+
+def test_patch_replaces_an_existing_default_ulimits_line():
+    assert patch_containers_conf(SAMPLES["containers-with-ulimits"], LINE) == (
+        f"[containers]\n{LINE}\npids_limit = 0\n"
+    )
+
+
+def test_patch_leaves_other_sections_untouched():
+    patched = patch_containers_conf(SAMPLES["other-sections"], LINE)
+    assert patched == (
+        f'[engine]\ncgroup_manager = "cgroupfs"\n\n[containers]\n{LINE}\nlog_driver = "k8s-file"\n\n'
+        '[network]\nnetwork_backend = "netavark"\n'
+    )
+
+
+def test_patch_appends_a_containers_table_when_there_is_none():
+    assert patch_containers_conf(SAMPLES["no-containers-section"], LINE) == (
+        f'[engine]\ncgroup_manager = "cgroupfs"\n\n[containers]\n{LINE}\n'
+    )
+
+
+def test_patch_ignores_default_ulimits_of_other_tables():
+    assert patch_containers_conf(SAMPLES["ulimits-in-another-section"], LINE) == (
+        f'[engine]\ndefault_ulimits = ["x"]\n[containers]\n{LINE}\nlog_size_max = -1\n'
+    )
+
+
+@pytest.mark.parametrize("text", list(SAMPLES.values()), ids=list(SAMPLES))
+def test_patch_is_idempotent(text):
+    once = patch_containers_conf(text, LINE)
+    assert patch_containers_conf(once, LINE) == once
+    assert once.count("default_ulimits") - text.count("default_ulimits") in (0, 1)
+    assert once.count("[containers]") == 1
+
+
+def test_patch_with_a_new_line_replaces_the_old_one():
+    once = patch_containers_conf("", LINE)
+    other = 'default_ulimits = ["nofile=4096:4096", "nproc=32768:32768"]'
+    assert patch_containers_conf(once, other) == f"[containers]\n{other}\n"
+
+
+def test_ulimits_line_is_a_toml_array_of_nofile_and_nproc():
+    line = ulimits_line()
+    assert line.startswith('default_ulimits = ["nofile=')
+    assert line.endswith(', "nproc=32768:32768"]')
+
+
+# -- runner.parse_recap --------------------------------------------------------------------------
+
+PLAYBOOK_OUTPUT = """\
+PLAY [all] *********************************************************************
+
+TASK [Gathering Facts] *********************************************************
+ok: [demo-web-1]
+fatal: [demo-db-1]: UNREACHABLE! => {"changed": false, "unreachable": true}
+not-a-host : ok=99 changed=99
+
+PLAY RECAP *********************************************************************
+demo-web-1         : ok=12   changed=3    unreachable=0    failed=0    skipped=2    rescued=0    ignored=0
+demo-worker-cron-1 : ok=10 changed=0 unreachable=0 failed=1 skipped=4 rescued=1 ignored=2
+demo-db-1          : ok=0 changed=0 unreachable=1 failed=0 skipped=0 rescued=0 ignored=0
+
+"""
+
+
+def test_parse_recap_reads_counts_per_host():
+    recap = parse_recap(PLAYBOOK_OUTPUT.splitlines())
+    assert recap == {
+        "demo-web-1": {
+            "ok": 12,
+            "changed": 3,
+            "unreachable": 0,
+            "failed": 0,
+            "skipped": 2,
+            "rescued": 0,
+            "ignored": 0,
+        },
+        "demo-worker-cron-1": {
+            "ok": 10,
+            "changed": 0,
+            "unreachable": 0,
+            "failed": 1,
+            "skipped": 4,
+            "rescued": 1,
+            "ignored": 2,
+        },
+        "demo-db-1": {
+            "ok": 0,
+            "changed": 0,
+            "unreachable": 1,
+            "failed": 0,
+            "skipped": 0,
+            "rescued": 0,
+            "ignored": 0,
+        },
+    }
+
+
+def test_parse_recap_without_a_recap_is_empty():
+    assert parse_recap(PLAYBOOK_OUTPUT.split("PLAY RECAP")[0].splitlines()) == {}
+    assert parse_recap([]) == {}
+
+
+def test_playbook_result_summarises_the_recap():
+    result = PlaybookResult(returncode=2, recap=parse_recap(PLAYBOOK_OUTPUT.splitlines()))
+    assert not result.ok
+    assert result.changed == 3
+    assert result.failed_hosts == ["demo-db-1", "demo-worker-cron-1"]
+    assert PlaybookResult(returncode=0).ok
+
+
+def test_limit_for_farm_and_role():
+    assert limit_for("demo") == "farm_demo"
+    assert limit_for("demo", "web") == "farm_demo:&role_web"
+
+
+# -- project.validate_farm -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["demo", "a", "ci", "staging_2", "x" * 31, "a1_b2"])
+def test_validate_farm_accepts_valid_names(name):
+    assert validate_farm(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "Demo",
+        "DEMO",
+        "1demo",
+        "_demo",
+        "my farm",
+        "demo-2",
+        "x" * 32,
+        "demo;ls",
+        "$(id)",
+        "../x",
+        "démo",
+        "demo\n",
+    ],
+)
+def test_validate_farm_rejects_invalid_names(name):
+    with pytest.raises(FarmError, match="invalid farm name") as info:
+        validate_farm(name)
+    assert "1-31 lowercase letters, digits and underscores, starting with a letter" in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_validate_farm_without_a_name_says_how_to_give_one():
+    with pytest.raises(FarmError, match="no farm given: use -f FARM or set FARMHAND_FARM"):
+        validate_farm(None)
