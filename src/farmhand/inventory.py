@@ -38,17 +38,17 @@ def inventory_list(project: Project, env: Mapping[str, str], refresh: bool = Fal
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         raise FarmError(f"ansible-inventory failed: {lines[-1] if lines else 'exit ' + str(proc.returncode)}")
-    return _plain(json.loads(proc.stdout))
+    return untag(json.loads(proc.stdout))
 
 
-def _plain(value: Any) -> Any:
+def untag(value: Any) -> Any:
     """Unwrap the `{"__ansible_unsafe": ...}` markers ansible-inventory puts on templated values."""
     if isinstance(value, dict):
         if set(value) == {"__ansible_unsafe"}:
-            return _plain(value["__ansible_unsafe"])
-        return {k: _plain(v) for k, v in value.items()}
+            return untag(value["__ansible_unsafe"])
+        return {k: untag(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [untag(v) for v in value]
     return value
 
 
