@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import (
     ANSIBLE_BIN,
     REPO_ROOT,
@@ -203,11 +204,15 @@ def test_inventory_graph_groups_by_farm_and_role(aws_env, farms):
 def test_inventory_hostnames_are_name_tags_and_ansible_host_the_private_ip(aws_env, farms):
     inventory = inventory_list(aws_env)
     hostvars = inventory["_meta"]["hostvars"]
+    # The plugin's own host variables carry the inventory file's hostvars_prefix (if it sets one).
+    config = yaml.safe_load((REPO_ROOT / "inventory" / "aws_ec2.yml").read_text(encoding="utf-8"))
+    prefix = config.get("hostvars_prefix", "")
     running = {name: h for name, h in farms.items() if h["farm"] != "halted"}
     assert set(hostvars) == set(running)
     for name, host in running.items():
         assert hostvars[name]["ansible_host"] == host["ip"]
-        assert hostvars[name]["instance_id"] == host["id"]
+        assert hostvars[name][f"{prefix}instance_id"] == host["id"]
+        assert hostvars[name][f"{prefix}tags"]["Name"] == name
         assert hostvars[name]["farmhand_farm"] == host["farm"]
     assert hostvars["demo-worker-cron-1"]["farmhand_host_roles"] == ["worker", "cron"]
     assert set(inventory["role_cron"]["hosts"]) == {"demo-worker-cron-1"}
