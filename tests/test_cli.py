@@ -213,8 +213,8 @@ def test_inventory_hostnames_are_name_tags_and_ansible_host_the_private_ip(aws_e
         assert hostvars[name]["ansible_host"] == host["ip"]
         assert hostvars[name][f"{prefix}instance_id"] == host["id"]
         assert hostvars[name][f"{prefix}tags"]["Name"] == name
-        assert hostvars[name]["farmhand_farm"] == host["farm"]
-    assert hostvars["demo-worker-cron-1"]["farmhand_host_roles"] == ["worker", "cron"]
+        assert hostvars[name][f"{prefix}tags"]["farm"] == host["farm"]
+    assert hostvars["demo-worker-cron-1"][f"{prefix}tags"]["role"] == "worker,cron"
     assert set(inventory["role_cron"]["hosts"]) == {"demo-worker-cron-1"}
     assert "demo-worker-cron-1" in inventory["role_worker"]["hosts"]
 

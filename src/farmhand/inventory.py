@@ -52,6 +52,11 @@ def untag(value: Any) -> Any:
     return value
 
 
+def roles_of(tag: str) -> tuple[str, ...]:
+    """The roles in a `role` tag: `worker, cron` -> ("worker", "cron")."""
+    return tuple(r.strip() for r in tag.split(",") if r.strip())
+
+
 def farm_hosts(inventory: dict[str, Any], farm: str) -> list[Host]:
     """Hosts of group farm_<farm>, sorted by name."""
     hostvars = inventory.get("_meta", {}).get("hostvars", {})
@@ -62,7 +67,7 @@ def farm_hosts(inventory: dict[str, Any], farm: str) -> list[Host]:
         hosts.append(
             Host(
                 name=name,
-                roles=tuple(hv.get("farmhand_host_roles", [])),
+                roles=roles_of(hv.get("aws_tags", {}).get("role", "")),
                 instance_id=hv.get("aws_instance_id", ""),
                 private_ip=hv.get("aws_private_ip_address", ""),
                 state=hv.get("aws_state", {}).get("name", ""),
