@@ -1,0 +1,106 @@
+"""Roles refuse bad variables before changing anything (argument_specs and asserts).
+
+These run the roles against the controller itself (connection local) in a temporary directory,
+so they need no containers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAYBOOK_BIN = str(Path(sys.executable).with_name("ansible-playbook"))
+
+
+def play(tmp_path: Path, role: str, variables: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  connection: local\n  gather_facts: false\n  roles:\n"
+        f"    - role: {role}\n      vars:\n" + "".join(f"        {line}\n" for line in variables.splitlines())
+    )
+    env = {
+        **os.environ,
+        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+    }
+    cmd = [PLAYBOOK_BIN, "-i", "localhost,", str(playbook)] + (["--check"] if check else [])
+    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_app_env_writes_a_file_the_shell_reads_back(tmp_path):
+    target = tmp_path / "conf" / "app.env"
+    group = subprocess.run(["id", "-gn"], capture_output=True, text=True, check=True).stdout.strip()
+    value = 'it\'s "quoted" $HOME `x` \\ a=b\nline two ✓'
+    proc = play(
+        tmp_path,
+        "app_env",
+        f"app_env_file: {target}\napp_env_group: {group}\napp_env_vars: {json.dumps({'TRICKY': value})}",
+    )
+    assert proc.returncode == 0, proc.stdout
+    assert oct(target.stat().st_mode & 0o777) == "0o640"
+    shell = subprocess.run(
+        ["sh", "-c", f'set -a; . {target}; printf %s "$TRICKY"'], capture_output=True, text=True, check=True
+    )
+    assert shell.stdout == value
+
+
+def test_app_env_values_never_appear_in_output_even_verbose(tmp_path):
+    target = tmp_path / "app.env"
+    group = subprocess.run(["id", "-gn"], capture_output=True, text=True, check=True).stdout.strip()
+    secret = "s3cr3t-value-do-not-print"
+    playbook_vars = f"app_env_file: {target}\napp_env_group: {group}\napp_env_vars:\n  SECRET: {secret}"
+    proc = play(tmp_path, "app_env", playbook_vars + "\n")
+    assert proc.returncode == 0, proc.stdout
+    assert secret in target.read_text()
+    target.write_text("changed\n")
+    env = {
+        **os.environ,
+        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+    }
+    verbose = subprocess.run(
+        [PLAYBOOK_BIN, "-i", "localhost,", str(tmp_path / "play.yml"), "-vvv", "--diff"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert verbose.returncode == 0, verbose.stdout
+    assert "changed=1" in verbose.stdout
+    assert secret not in verbose.stdout + verbose.stderr
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ("app_env_vars:\n  1BAD: x", "Invalid environment variable names: 1BAD"),
+        ("app_env_vars:\n  BAD-NAME: x", "Invalid environment variable names: BAD-NAME"),
+        ("app_env_vars: [not, a, dict]", "app_env_vars"),
+    ],
+)
+def test_app_env_refuses_bad_input_before_writing(tmp_path, variables, message):
+    target = tmp_path / "app.env"
+    proc = play(tmp_path, "app_env", f"app_env_file: {target}\n{variables}")
+    assert proc.returncode != 0
+    assert message in proc.stdout
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ("common_ssh_port: not-a-port", "common_ssh_port"),
+        ("common_ssh_permit_root_login: 'yes'", "common_ssh_permit_root_login"),
+        ("common_journald_persistent: maybe", "common_journald_persistent"),
+        ("common_app_shared_dirs: {a: b}", "common_app_shared_dirs"),
+    ],
+)
+def test_common_refuses_bad_variables_before_any_task(tmp_path, variables, message):
+    proc = play(tmp_path, "common", variables, check=True)
+    assert proc.returncode != 0
+    assert "Validating arguments against arg spec" in proc.stdout
+    assert message in proc.stdout
+    assert "Install the base packages" not in proc.stdout
