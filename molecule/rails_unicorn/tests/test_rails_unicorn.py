@@ -1,0 +1,110 @@
+"""The sample app answers through nginx and the socket, restarts without dropping a request,
+and goes into maintenance without restarting Unicorn."""
+
+import json
+
+import pytest
+
+ROOT = "/srv/bookshelf"
+testinfra_hosts = ["molecule-rails-web"]
+
+
+def curl(host, path, *opts):
+    return host.run(
+        f"curl -s -o /dev/null -w '%{{http_code}}' {' '.join(opts)} http://localhost{path}"
+    ).stdout
+
+
+def master_pid(host):
+    return host.check_output(f"cat {ROOT}/shared/pids/unicorn.pid").strip()
+
+
+def test_services_run(host):
+    assert host.service("nginx").is_running
+    assert host.service("unicorn-bookshelf").is_running
+    assert host.service("unicorn-bookshelf").is_enabled
+
+
+def test_unicorn_runs_as_the_app_user_with_the_configured_workers(host):
+    master = master_pid(host)
+    assert host.check_output(f"ps -o user= -p {master}").strip() == "app"
+    assert int(host.check_output(f"pgrep -c -P {master}")) == 2
+    assert host.file(f"{ROOT}/shared/config/unicorn.rb").contains("^worker_processes 2$")
+
+
+def test_health_through_nginx_and_through_the_socket(host):
+    assert curl(host, "/health") == "200"
+    direct = host.run(f"curl -s --unix-socket {ROOT}/shared/sockets/unicorn.sock http://localhost/health")
+    assert json.loads(direct.stdout)["database"] == "ok"
+
+
+def test_create_then_list_books(host):
+    created = host.run(
+        "curl -s -X POST -H 'Content-Type: application/json' "
+        '-d \'{"book": {"title": "Molecule", "pages": 42}}\' http://localhost/books'
+    )
+    book = json.loads(created.stdout)
+    assert book["title"] == "Molecule"
+    listing = json.loads(host.check_output("curl -s http://localhost/books"))
+    assert any(b["id"] == book["id"] and b["pages"] == 42 for b in listing)
+
+
+def test_env_file_is_private(host):
+    env = host.file("/etc/farmhand/bookshelf.env")
+    assert (env.user, env.group, env.mode) == ("root", "app", 0o640)
+
+
+def test_release_layout(host):
+    current = host.file(f"{ROOT}/current")
+    assert current.is_symlink
+    release = current.linked_to
+    assert release.startswith(f"{ROOT}/releases/1-")
+    assert (
+        host.file(f"{release}/REVISION").content_string.strip()
+        == host.file(f"{release}/.farmhand-built").content_string.strip()
+    )
+    for link, target in (("log", "log"), ("tmp", "tmp")):
+        assert host.file(f"{release}/{link}").linked_to == f"{ROOT}/shared/{target}"
+    assert host.socket(f"unix://{ROOT}/shared/sockets/unicorn.sock").is_listening
+
+
+def test_zero_downtime_restart_drops_no_request(host):
+    old = master_pid(host)
+    # 300 requests spread over the restart, counted by status code.
+    host.check_output(
+        "rm -f /tmp/codes; (for i in $(seq 300); do curl -s -o /dev/null -w '%{http_code}\\n' "
+        "http://localhost/books >> /tmp/codes; sleep 0.05; done) > /dev/null 2>&1 & echo started"
+    )
+    restart = host.run("/usr/local/sbin/unicorn-bookshelf-restart")
+    assert restart.rc == 0, restart.stderr
+    host.run("while [ $(wc -l < /tmp/codes) -lt 300 ]; do sleep 0.5; done")
+    codes = host.check_output("sort /tmp/codes | uniq -c").split("\n")
+    assert [line.split()[1] for line in codes] == ["200"], codes
+    new = master_pid(host)
+    assert new != old
+    assert host.run(f"kill -0 {old}").rc != 0
+    # systemd follows the new master: the unit is still active with it as its main PID.
+    assert host.check_output("systemctl show -p MainPID --value unicorn-bookshelf") == new
+    assert host.service("unicorn-bookshelf").is_running
+
+
+def test_maintenance_mode_without_restarting_unicorn(host):
+    master = master_pid(host)
+    host.check_output(f"touch {ROOT}/shared/maintenance.on")
+    try:
+        assert curl(host, "/books") == "503"
+        headers = host.check_output("curl -s -D - -o /dev/null http://localhost/books")
+        assert "Retry-After: 600" in headers
+        assert "maintenance" in host.check_output("curl -s http://localhost/anything").lower()
+        assert curl(host, "/health") == "200"
+    finally:
+        host.check_output(f"rm -f {ROOT}/shared/maintenance.on")
+    assert curl(host, "/books") == "200"
+    assert master_pid(host) == master
+
+
+@pytest.mark.parametrize("path", ["/etc/nginx/sites-enabled/bookshelf.conf"])
+def test_nginx_config_is_valid(host, path):
+    assert host.file(path).is_symlink
+    assert host.run("nginx -t").rc == 0
+    assert not host.file("/etc/nginx/sites-enabled/default").exists
