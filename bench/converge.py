@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from farmhand.local.farm import REAL_AWS_VARS, LocalFarm  # noqa: E402
+from farmhand.project import Project  # noqa: E402
 from farmhand.runner import parse_recap  # noqa: E402
 
 STOCK_CFG = """\
@@ -46,17 +48,9 @@ ssh_args = -o ControlMaster=no -o StrictHostKeyChecking=accept-new
 
 
 def farm_env(farm: str) -> dict[str, str]:
-    out = subprocess.run(
-        [str(Path(sys.executable).with_name("farm")), "local", "env", "-f", farm],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    env = os.environ.copy()
-    for line in out.splitlines():
-        if line.startswith("export "):
-            key, _, value = line.removeprefix("export ").partition("=")
-            env[key] = subprocess.run(
-                ["sh", "-c", f"printf %s {value}"], capture_output=True, text=True
-            ).stdout
+    """The environment `farm local env` exports for the farm."""
+    env = {k: v for k, v in os.environ.items() if k not in REAL_AWS_VARS}
+    env.update(LocalFarm(Project(ROOT), farm).env())
     return env
 
 

@@ -20,20 +20,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
+
+from farmhand.local.moto import MotoServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -44,46 +43,14 @@ ROLE_MIX = (("web", 0.40), ("worker", 0.20), ("worker,cron", 0.15), ("db", 0.15)
 BATCH = 100  # instances per run_instances call
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
-def moto_server(log: Path) -> Iterator[str]:
-    """moto's server as a subprocess on 127.0.0.1; yields its endpoint, stops it afterwards."""
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if proc.poll() is not None:
-                    raise SystemExit(f"moto exited at start: see {log}")
-                try:
-                    with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
-                        break
-                except urllib.error.HTTPError:
-                    break  # it answered
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("moto did not start within 30s") from None
-                    time.sleep(0.2)
-            yield endpoint
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+def moto_server(state: Path) -> Iterator[str]:
+    """moto's server on 127.0.0.1 (the local farm's launcher); yields its endpoint, stops it after."""
+    server = MotoServer(state)
+    try:
+        yield server.ensure()
+    finally:
+        server.stop()
 
 
 def plan(total: int) -> list[tuple[str, str, int]]:
@@ -179,7 +146,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="farmhand-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        with moto_server(tmp / "moto.log") as endpoint:
+        with moto_server(tmp) as endpoint:
             print(f"moto at {endpoint}")
             start = time.perf_counter()
             by_role = register(endpoint, args.instances)

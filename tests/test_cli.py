@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +20,8 @@ from conftest import (
     inventory_list,
     snapshot,
 )
+
+from farmhand.local.moto import MotoServer
 
 # `unknown farm` lists the farms it knows: group_vars/farm_* (ci, demo...) and the tagged ones.
 CONFIGURED_FARMS = {
@@ -412,40 +409,14 @@ def test_there_are_more_than_twenty_bad_input_cases():
     assert len(BAD_INPUT) > 20
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def strict_moto() -> Iterator[str]:
+def strict_moto(tmp_path: Path) -> Iterator[str]:
     """A separate moto server that enforces IAM auth from the first request: every key is unknown to it."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
+    server = MotoServer(tmp_path, env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"})
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, "moto exited at start"
-            try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
-                    break
-            except urllib.error.HTTPError:
-                break  # it answered
-            except OSError:
-                assert time.monotonic() < deadline, "moto did not start"
-                time.sleep(0.2)
-        yield endpoint
+        yield server.ensure()
     finally:
-        proc.kill()
-        proc.wait(timeout=10)
+        server.stop()
 
 
 def test_rejected_credentials(aws_env, farms, ec2, guard, strict_moto):

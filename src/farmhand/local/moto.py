@@ -26,8 +26,9 @@ def free_port() -> int:
 class MotoServer:
     """A moto server whose pid, port and log live under `<state>/moto/`."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, env: dict[str, str] | None = None) -> None:
         self.dir = state_dir / "moto"
+        self.env = env  # extra environment for the server (e.g. moto's own settings)
 
     @property
     def pidfile(self) -> Path:
@@ -80,6 +81,7 @@ class MotoServer:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env={**os.environ, **(self.env or {})},
         )
         self.pidfile.write_text(str(proc.pid))
         deadline = time.monotonic() + timeout
