@@ -16,6 +16,7 @@ APT_PACKAGES := podman crun netavark aardvark-dns catatonit debootstrap openssh-
 	iproute2 util-linux tar curl ca-certificates
 MOLECULE_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 DEMO_FARM ?= demo
+MOLECULE_JOBS ?= 2
 
 .PHONY: help deps apt venv image demo lint test test-python test-molecule test-farm bench clean
 
@@ -69,8 +70,17 @@ test: deps lint test-python test-molecule test-farm ## Run every test
 test-python: deps ## CLI, inventory and unit tests against moto
 	pytest -m "not farm" tests
 
+# Scenarios run two at a time (their containers and networks have their own names); each one's
+# output goes to .farm/molecule/<scenario>.log and is printed in full if it fails.
 test-molecule: image ## Every molecule scenario
-	@for s in $(MOLECULE_SCENARIOS); do echo "-----> molecule test -s $$s"; molecule test -s $$s; done
+	@mkdir -p .farm/molecule
+	@printf '%s\n' $(MOLECULE_SCENARIOS) | xargs -P $(MOLECULE_JOBS) -I{} sh -c '\
+		start=$$(date +%s); \
+		if molecule test -s {} > .farm/molecule/{}.log 2>&1; then \
+			echo "-----> molecule {}: passed in $$(( $$(date +%s) - start ))s ($$(grep -aEo "[0-9]+ passed" .farm/molecule/{}.log | tail -1))"; \
+		else \
+			echo "-----> molecule {}: FAILED, its log follows"; cat .farm/molecule/{}.log; exit 1; \
+		fi'
 
 test-farm: image ## Bring up a small local farm, converge it twice, tear it down
 	pytest -m farm tests
