@@ -12,8 +12,8 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
 # Debian packages the project needs on the controller (the local farm's hosts get theirs by Ansible).
-APT_PACKAGES := podman crun netavark aardvark-dns catatonit debootstrap openssh-client git rsync \
-	iproute2 util-linux tar curl ca-certificates
+APT_PACKAGES := podman crun netavark aardvark-dns catatonit iptables debootstrap openssh-client git rsync \
+	iproute2 util-linux tar curl ca-certificates wrk
 MOLECULE_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 DEMO_FARM ?= demo
 MOLECULE_JOBS ?= 2
@@ -46,15 +46,20 @@ $(VENV)/.installed: pyproject.toml
 image: deps ## Build the local Debian image (once; cached)
 	farm local image
 
-demo: deps ## Bring up the local demo farm and converge it
+demo: deps ## Bring up the local demo farm, converge it and deploy the sample app
 	farm local up -f $(DEMO_FARM)
 	farm converge -f $(DEMO_FARM)
+	farm deploy -f $(DEMO_FARM)
 	@echo
 	farm ps -f $(DEMO_FARM)
 	@echo
-	@echo "The local farm '$(DEMO_FARM)' is up and converged."
+	farm info -f $(DEMO_FARM)
+	@echo
+	@echo "The local farm '$(DEMO_FARM)' is up, converged and runs the sample app (Web URL above)."
 	@echo "  Hosts:      farm ps -f $(DEMO_FARM)"
 	@echo "  Converge:   farm converge -f $(DEMO_FARM)"
+	@echo "  Deploy:     farm deploy -f $(DEMO_FARM) [--ref REF]; farm releases -f $(DEMO_FARM); farm rollback -f $(DEMO_FARM)"
+	@echo "  Web tier:   farm restart -f $(DEMO_FARM); farm maintenance:on|off -f $(DEMO_FARM)"
 	@echo "  Ansible:    eval \"\$$(farm local env -f $(DEMO_FARM))\"; ansible-inventory --graph"
 	@echo "  State:      $(CURDIR)/.farm (keys, moto, caches)"
 	@echo "  Tear down:  farm local down -f $(DEMO_FARM)"
@@ -88,6 +93,7 @@ test-farm: image ## Bring up a small local farm, converge it twice, tear it down
 bench: deps ## Benchmarks (figures and ratios printed side by side)
 	python bench/inventory.py
 	python bench/converge.py
+	python bench/deploy.py
 
 clean: ## Tear down every local farm of this checkout
 	@for d in .farm/local/*/; do [ -d "$$d" ] && farm local down -f $$(basename $$d) || true; done

@@ -29,7 +29,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FARM_BIN = Path(sys.executable).with_name("farm")
 ANSIBLE_BIN = Path(sys.executable).parent
 REGION = "us-east-1"
-PROJECT_ENTRIES = ("ansible.cfg", "inventory", "group_vars", "playbooks", "roles", "requirements.yml")
+PROJECT_ENTRIES = (
+    "ansible.cfg",
+    "inventory",
+    "group_vars",
+    "playbooks",
+    "roles",
+    "requirements.yml",
+    "examples",
+)
 # Variables of the developer's shell that would send calls elsewhere or pick a farm or project for us
 # (every AWS_* variable goes too: profiles, tokens, endpoints, container credentials...).
 DROPPED_VARS = ("FARMHAND_FARM", "FARMHAND_HOME", "ANSIBLE_INVENTORY", "ANSIBLE_CONFIG")
@@ -198,3 +206,20 @@ def inventory_list(env: Mapping[str, str]) -> dict[str, Any]:
     proc = ansible_inventory("--list", env=env)
     assert proc.returncode == 0, proc.stderr
     return plain(json.loads(proc.stdout))
+
+
+def ssm_client(endpoint: str) -> Any:
+    return boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    ).client("ssm", endpoint_url=endpoint)
+
+
+def parameters(endpoint: str) -> dict[str, str]:
+    """Every SSM parameter's name and value (releases, secrets): compared before and after."""
+    ssm = ssm_client(endpoint)
+    found = {}
+    for page in ssm.get_paginator("get_parameters_by_path").paginate(
+        Path="/", Recursive=True, WithDecryption=True
+    ):
+        found.update({p["Name"]: p["Value"] for p in page["Parameters"]})
+    return found

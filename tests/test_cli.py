@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +19,9 @@ from conftest import (
     ansible_inventory,
     farm,
     inventory_list,
+    parameters,
     snapshot,
+    ssm_client,
 )
 
 from farmhand.local.moto import MotoServer
@@ -27,12 +30,13 @@ from farmhand.local.moto import MotoServer
 CONFIGURED_FARMS = {
     p.name.removeprefix("farm_").removesuffix(".yml") for p in (REPO_ROOT / "group_vars").glob("farm_*")
 }
-KNOWN_FARMS = ", ".join(sorted(CONFIGURED_FARMS | {"demo", "staging", "halted"}))
+KNOWN_FARMS = ", ".join(sorted(CONFIGURED_FARMS | {"demo", "staging", "halted", "dbonly"}))
 
 
 @pytest.fixture
 def farms(fleet: Fleet) -> dict[str, dict[str, str]]:
-    """Two running farms (demo with a `worker,cron` host, staging) and one whose hosts are all stopped."""
+    """Running farms (demo with a `worker,cron` host, staging, dbonly without web hosts) and one whose
+    hosts are all stopped."""
     hosts = [
         fleet.add("demo", "web", "demo-web-1"),
         fleet.add("demo", "web", "demo-web-2"),
@@ -42,6 +46,7 @@ def farms(fleet: Fleet) -> dict[str, dict[str, str]]:
         fleet.add("staging", "worker", "staging-worker-1"),
         fleet.add("halted", "web", "halted-web-1"),
         fleet.add("halted", "worker", "halted-worker-1"),
+        fleet.add("dbonly", "db", "dbonly-db-1"),
     ]
     by_name = {h["name"]: h for h in hosts}
     fleet.stop(by_name["halted-web-1"]["id"], by_name["halted-worker-1"]["id"])
@@ -355,6 +360,35 @@ BAD_INPUT: dict[str, Bad] = {
     "local-up-invalid-farm": Bad(("local", "up", "-f", "Demo", "--shape", "web=1"), f"{INVALID} 'Demo'"),
     "local-down-invalid-farm": Bad(("local", "down", "-f", "demo;ls"), INVALID),
     "local-env-no-such-farm": Bad(("local", "env", "-f", "nosuchfarm"), "no local farm 'nosuchfarm'"),
+    # deploys, releases, rollbacks (checked before a release is recorded or a host is contacted)
+    "deploy-unknown-ref": Bad(("deploy", "-f", "demo", "--ref", "no-such-ref"), "unknown ref 'no-such-ref'"),
+    "deploy-option-as-ref": Bad(
+        ("deploy", "-f", "demo", "--ref", "--output=/tmp/x"), "invalid ref '--output"
+    ),
+    "deploy-empty-ref": Bad(("deploy", "-f", "demo", "--ref", ""), "invalid ref ''"),
+    "deploy-no-web-hosts": Bad(
+        ("deploy", "-f", "dbonly"), "farm 'dbonly' has no web hosts: nothing to deploy to"
+    ),
+    "deploy-repo-not-git": Bad(("deploy", "-f", "demo", "--repo", "/nonexistent"), "is not a git work tree"),
+    "deploy-unknown-farm": Bad(("deploy", "-f", "nope"), "unknown farm 'nope'"),
+    "deploy-no-farm": Bad(("deploy",), "no farm given"),
+    "rollback-no-releases": Bad(
+        ("rollback", "-f", "demo"), "farm 'demo' has no successful release to roll back"
+    ),
+    "rollback-malformed-release": Bad(("rollback", "-f", "demo", "vx"), "invalid release 'vx'"),
+    "rollback-unknown-release": Bad(("rollback", "-f", "staging", "v99"), "no release v99"),
+    "rollback-no-web-hosts": Bad(("rollback", "-f", "dbonly", "v1"), "farm 'dbonly' has no web hosts"),
+    "releases-unknown-farm": Bad(("releases", "-f", "nope"), "unknown farm 'nope'"),
+    "releases-bad-count": Bad(("releases", "-f", "demo", "-n", "0"), "Invalid value for '-n' / '--num'"),
+    "restart-unknown-role": Bad(("restart", "-f", "demo", "-r", "bogus"), "unknown role 'bogus'"),
+    "restart-role-without-processes": Bad(
+        ("restart", "-f", "demo", "-r", "db"), "role 'db' has no processes to restart"
+    ),
+    "restart-no-web-hosts": Bad(("restart", "-f", "dbonly"), "farm 'dbonly' has no hosts with role 'web'"),
+    "maintenance-on-no-web-hosts": Bad(("maintenance:on", "-f", "dbonly"), "farm 'dbonly' has no web hosts"),
+    "maintenance-off-unknown-farm": Bad(("maintenance:off", "-f", "nope"), "unknown farm 'nope'"),
+    "maintenance-no-farm": Bad(("maintenance",), "no farm given"),
+    "info-unknown-farm": Bad(("info", "-f", "nope"), "unknown farm 'nope'"),
 }
 
 
@@ -368,6 +402,7 @@ def guard(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     bin_dir = tmp_path / "guard-bin"
     bin_dir.mkdir()
     log = tmp_path / "guard.log"
+    (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")  # reading the app's repo is harmless
     for name in GUARDED:
         script = bin_dir / name
         script.write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\nexit 99\n')
@@ -396,11 +431,13 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(
     cwd = case.setup(env, tmp_path) if case.setup else None
     state_before = sorted(p.relative_to(project_view) for p in (project_view / ".farm").rglob("*"))
     before = snapshot(ec2)
+    params_before = parameters(aws_env["AWS_ENDPOINT_URL"])
 
     proc = farm(*case.args, env=env, cwd=cwd or REPO_ROOT)
 
     assert_one_line_error(proc, case.expect)
     assert snapshot(ec2) == before
+    assert parameters(aws_env["AWS_ENDPOINT_URL"]) == params_before
     assert not guard_log.exists(), guard_log.read_text()
     assert sorted(p.relative_to(project_view) for p in (project_view / ".farm").rglob("*")) == state_before
 
@@ -453,3 +490,129 @@ def test_converge_runs_site_yml_limited_to_the_farm_and_role(aws_env, farms, tmp
     assert args == ["playbooks/site.yml", "--limit", "farm_demo:&role_web", "--check", "--diff"]
     assert "Converging 2 hosts of demo role web (check mode)" in proc.stdout
     assert "2 hosts, 2 changes (check mode)" in proc.stdout
+
+
+# -- deploy, releases, rollback, with a stand-in for ansible-playbook ----------------------------
+
+
+def fake_playbook(tmp_path: Path, body: str) -> tuple[str, Path]:
+    """A PATH whose ansible-playbook records its arguments and the release file it was given."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir(exist_ok=True)
+    calls = tmp_path / "calls.log"
+    (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    fake = bin_dir / "ansible-playbook"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> "{calls}"\n'
+        'for a in "$@"; do case "$a" in @*) /bin/cat "${a#@}" >> "'
+        + str(calls)
+        + '.json"; echo >> "'
+        + str(calls)
+        + '.json";; esac; done\n'
+        + body
+    )
+    fake.chmod(0o755)
+    return f"{bin_dir}{os.pathsep}{ANSIBLE_BIN}", calls
+
+
+OK_RECAP = (
+    "echo 'PLAY RECAP *****'\n"
+    "echo 'demo-web-1 : ok=5 changed=2 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0'\n"
+)
+FAILED_BUILD = (
+    "echo 'TASK [app_release : Build the release] *****'\n"
+    "echo 'fatal: [demo-web-2]: FAILED! => {}'\n"
+    "echo 'PLAY RECAP *****'\n"
+    "echo 'demo-web-2 : ok=5 changed=2 unreachable=0 failed=1 skipped=0 rescued=0 ignored=0'\n"
+    "exit 2\n"
+)
+
+
+def head_of_sample_app() -> str:
+    out = subprocess.run(
+        ["git", "-C", str(REPO_ROOT / "examples/bookshelf"), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def test_deploy_records_a_release_and_runs_deploy_yml(aws_env, farms, tmp_path):
+    path, calls = fake_playbook(tmp_path, OK_RECAP)
+    env = {**aws_env, "PATH": path, "FARMHAND_USER": "alice"}
+    proc = farm("deploy", "-f", "demo", env=env)
+    assert_ok(proc)
+    sha = head_of_sample_app()
+    assert f"Released v1 ({sha[:7]}) to demo" in proc.stdout
+    args = calls.read_text().split()
+    assert args[:3] == ["playbooks/deploy.yml", "--limit", "farm_demo"]
+    release = json.loads(calls.with_suffix(".log.json").read_text())["farmhand_release"]
+    assert release == {
+        "name": f"1-{sha[:7]}",
+        "label": "v1",
+        "sha": sha,
+        "archive": release["archive"],
+        "migrate": True,
+    }
+    assert release["archive"].endswith(f"/.farm/archives/{sha}.tar.gz")
+    # The release file is gone; the recorded release says who and what.
+    assert not list((Path(aws_env["FARMHAND_HOME"]) / ".farm").glob("release-*.json"))
+    listing = json.loads(farm("releases", "-f", "demo", "--json", env=env).stdout)
+    (row,) = listing["releases"]
+    assert (row["version"], row["status"], row["user"], row["current"]) == (1, "succeeded", "alice", True)
+    # The same commit again: nothing to do, no new release.
+    again = farm("deploy", "-f", "demo", env=env)
+    assert_ok(again)
+    assert "nothing to deploy" in again.stdout
+    assert len(json.loads(farm("releases", "-f", "demo", "--json", env=env).stdout)["releases"]) == 1
+
+
+def test_a_failed_deploy_is_recorded_and_names_host_and_step(aws_env, farms, tmp_path):
+    path, _ = fake_playbook(tmp_path, FAILED_BUILD)
+    proc = farm("deploy", "-f", "demo", env={**aws_env, "PATH": path})
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "farm: error: v1 failed on demo-web-2 (Build the release); `farm releases -f demo` shows what runs"
+    ]
+    stored = json.loads(parameters(aws_env["AWS_ENDPOINT_URL"])["/farmhand/demo/releases/1"])
+    assert (stored["status"], stored["detail"]) == ("failed", "failed on demo-web-2 (Build the release)")
+
+
+def test_rollback_defaults_to_the_release_before_the_current_one(aws_env, farms, tmp_path):
+    sha = head_of_sample_app()
+    ssm = ssm_client(aws_env["AWS_ENDPOINT_URL"])
+    from farmhand import releases  # the CLI's own records, written as a deploy writes them
+
+    for number in (1, 2):
+        made = releases.create(ssm, "demo", sha, f"Deploy {number}")
+        releases.finish(ssm, "demo", made, "succeeded")
+    failed = releases.create(ssm, "demo", sha, "Deploy 3")
+    releases.finish(ssm, "demo", failed, "failed")
+    path, calls = fake_playbook(tmp_path, OK_RECAP)
+    env = {**aws_env, "PATH": path}
+    proc = farm("rollback", "-f", "demo", env=env)
+    assert_ok(proc)
+    assert "Rollback to v1 to demo" in proc.stdout and "Released v4" in proc.stdout
+    release = json.loads(calls.with_suffix(".log.json").read_text())["farmhand_release"]
+    assert (release["name"], release["migrate"]) == (f"4-{sha[:7]}", False)
+    rows = json.loads(farm("releases", "-f", "demo", "--json", env=env).stdout)["releases"]
+    assert [(r["version"], r["kind"], r["current"]) for r in rows][:2] == [
+        (4, "rollback", True),
+        (3, "deploy", False),
+    ]
+    table = farm("releases", "-f", "demo", env=env).stdout
+    assert "Rollback to v1" in table and "failed" in table
+
+
+def test_info_shows_the_farm_and_its_current_release(aws_env, farms, tmp_path):
+    path, _ = fake_playbook(tmp_path, OK_RECAP)
+    env = {**aws_env, "PATH": path}
+    before = json.loads(farm("info", "-f", "demo", "--json", env=env).stdout)
+    assert before["release"] is None
+    assert before["roles"] == {"web": 2, "worker": 1, "db": 1, "cron": 1}
+    assert_ok(farm("deploy", "-f", "demo", env=env))
+    text = farm("info", "-f", "demo", env=env).stdout
+    assert "=== demo" in text and "AWS us-east-1" in text
+    assert f"v1 {head_of_sample_app()[:7]} Deploy" in text

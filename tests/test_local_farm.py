@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
+from email.message import Message
 from pathlib import Path
 
 import boto3
 import pytest
 
 from farmhand.inventory import untag
+from farmhand.local.load import Load
 from farmhand.runner import parse_recap
 
 pytestmark = pytest.mark.farm
@@ -88,14 +93,18 @@ def local_farm():
     farm("local", "down", "-f", FARM, ok=False)
 
 
+HOSTS = ["ci-db-worker-cron-1", "ci-lb-1", "ci-web-1", "ci-web-2"]
+NO_CHANGES = dict.fromkeys(HOSTS, 0)
+
+
 def test_up_creates_the_shape_and_registers_it_in_moto(local_farm):
-    assert "Local farm ci is up: 2 hosts" in local_farm.stdout
+    assert "Local farm ci is up: 4 hosts" in local_farm.stdout
     containers = farm_containers()
-    assert sorted(containers) == ["ci-web-1", "ci-worker-cron-1"]
+    assert sorted(containers) == HOSTS
     assert all(c["State"] == "running" for c in containers.values())
     instances = ec2_instances(farm_env())
-    assert sorted(instances) == ["ci-web-1", "ci-worker-cron-1"]
-    assert instances["ci-worker-cron-1"]["tags"]["role"] == "worker,cron"
+    assert sorted(instances) == HOSTS
+    assert instances["ci-db-worker-cron-1"]["tags"]["role"] == "db,worker,cron"
     assert instances["ci-web-1"]["tags"]["farm"] == FARM
     for name, container in containers.items():
         inspect = podman_json("inspect", container["Names"][0])[0]
@@ -113,8 +122,8 @@ def test_each_host_has_its_own_machine_id_and_host_key(local_farm):
         run("podman", "exec", f"farmhand-{h}", "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1]
         for h in farm_containers()
     }
-    assert len(ids) == 2 and all(len(i) == 32 for i in ids)
-    assert len(keys) == 2
+    assert len(ids) == len(HOSTS) and all(len(i) == 32 for i in ids)
+    assert len(keys) == len(HOSTS)
 
 
 def test_up_again_is_a_noop(local_farm):
@@ -133,15 +142,16 @@ def test_aws_ec2_inventory_groups_by_farm_and_role(local_farm):
     assert graph.returncode == 0, graph.stderr
     inventory = untag(json.loads(graph.stdout))
     farm_hosts = set(inventory["farm_ci"]["hosts"])
-    assert farm_hosts == {"ci-web-1", "ci-worker-cron-1"}
+    assert farm_hosts == set(HOSTS)
 
     def in_farm(group: str) -> list[str]:  # other local farms of this checkout share moto
         return sorted(farm_hosts & set(inventory.get(group, {}).get("hosts", [])))
 
-    assert in_farm("role_web") == ["ci-web-1"]
-    assert in_farm("role_worker") == ["ci-worker-cron-1"]
-    assert in_farm("role_cron") == ["ci-worker-cron-1"]
-    assert in_farm("role_db") == []
+    assert in_farm("role_web") == ["ci-web-1", "ci-web-2"]
+    assert in_farm("role_lb") == ["ci-lb-1"]
+    for role in ("db", "worker", "cron"):
+        assert in_farm(f"role_{role}") == ["ci-db-worker-cron-1"]
+    assert in_farm("role_db_follower") == []
     instances = ec2_instances(env)
     hostvars = inventory["_meta"]["hostvars"]
     assert hostvars["ci-web-1"]["ansible_host"] == instances["ci-web-1"]["ip"]
@@ -151,31 +161,36 @@ def test_ps_lists_hosts_by_role(local_farm):
     listing = json.loads(farm("ps", "-f", FARM, "--json").stdout)
     assert listing["local"] is True
     roles = {h["name"]: h["roles"] for h in listing["hosts"]}
-    assert roles == {"ci-web-1": ["web"], "ci-worker-cron-1": ["worker", "cron"]}
+    assert roles == {
+        "ci-web-1": ["web"],
+        "ci-web-2": ["web"],
+        "ci-lb-1": ["lb"],
+        "ci-db-worker-cron-1": ["db", "worker", "cron"],
+    }
     assert all(h["state"] == "running" and h["instance_id"].startswith("i-") for h in listing["hosts"])
 
 
 def test_converge_then_converge_again_changes_nothing(local_farm):
     first = farm("converge", "-f", FARM)
     recap = parse_recap(first.stdout.splitlines())
-    assert sorted(recap) == ["ci-web-1", "ci-worker-cron-1"]
+    assert sorted(recap) == HOSTS
     assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in recap.values())
     second = farm("converge", "-f", FARM)
     recap = parse_recap(second.stdout.splitlines())
-    assert sorted(recap) == ["ci-web-1", "ci-worker-cron-1"]
-    assert {h: c["changed"] for h, c in recap.items()} == {"ci-web-1": 0, "ci-worker-cron-1": 0}
-    assert "2 hosts, 0 changes" in second.stdout
+    assert sorted(recap) == HOSTS
+    assert {h: c["changed"] for h, c in recap.items()} == NO_CHANGES
+    assert "4 hosts, 0 changes" in second.stdout
 
 
 def test_check_mode_reports_no_drift_on_a_converged_farm(local_farm):
     check = farm("converge", "-f", FARM, "--check", "--diff")
     recap = parse_recap(check.stdout.splitlines())
-    assert {h: c["changed"] for h, c in recap.items()} == {"ci-web-1": 0, "ci-worker-cron-1": 0}
+    assert {h: c["changed"] for h, c in recap.items()} == NO_CHANGES
 
 
 def test_converge_limited_to_a_role(local_farm):
     web = farm("converge", "-f", FARM, "--role", "cron")
-    assert sorted(parse_recap(web.stdout.splitlines())) == ["ci-worker-cron-1"]
+    assert sorted(parse_recap(web.stdout.splitlines())) == ["ci-db-worker-cron-1"]
 
 
 def test_key_login_as_admin_with_sudo_still_works_after_hardening(local_farm):
@@ -197,6 +212,219 @@ def test_key_login_as_admin_with_sudo_still_works_after_hardening(local_farm):
     assert refused.returncode != 0
     root = run(*base, "-i", env["ANSIBLE_PRIVATE_KEY_FILE"], f"root@{ip}", "true")
     assert root.returncode != 0
+
+
+# -- the web tier: deploys, releases, rollback, restart, maintenance -------------------------------
+
+MIGRATION = """# frozen_string_literal: true
+
+class AddAuthorToBooks < ActiveRecord::Migration[6.1]
+  def change
+    add_column :books, :author, :string
+  end
+end
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    proc = run("git", "-C", str(repo), *args)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def app_repo(tmp_path_factory) -> dict[str, str]:
+    """The sample app in a repository of its own: v1, v2 (adds a migration), and a broken build."""
+    repo = tmp_path_factory.mktemp("bookshelf")
+    shutil.copytree(ROOT / "examples/bookshelf", repo, dirs_exist_ok=True)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "ci@farmhand.invalid")
+    git(repo, "config", "user.name", "Farmhand CI")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "Bookshelf v1")
+    shas = {"path": str(repo), "v1": git(repo, "rev-parse", "HEAD")}
+    (repo / "db/migrate/20250101000000_add_author_to_books.rb").write_text(MIGRATION)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "Books have authors")
+    shas["v2"] = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-qb", "broken")
+    with (repo / "Gemfile").open("a") as gemfile:
+        gemfile.write('gem "farmhand_no_such_gem"\n')
+    git(repo, "commit", "-qam", "Needs a gem nobody has")
+    shas["broken"] = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "main")
+    return shas
+
+
+def app_url() -> str:
+    ports = run("podman", "port", "farmhand-ci-lb-1", "80/tcp").stdout.split()
+    assert ports, "the load balancer publishes no port"
+    return f"http://{ports[0]}"
+
+
+def get(url: str) -> tuple[int, Message, str]:
+    """Status, headers (names case-insensitive) and body of a GET."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read().decode()
+
+
+def version_on_each_web_host() -> set[tuple[str, str]]:
+    """(release, revision) that each web host serves, asked on the host itself."""
+    found = set()
+    for host in ("ci-web-1", "ci-web-2"):
+        out = run("podman", "exec", f"farmhand-{host}", "curl", "-sf", "http://127.0.0.1/version").stdout
+        data = json.loads(out)
+        found.add((data["release"], data["revision"]))
+    return found
+
+
+def release_rows() -> list[dict]:
+    return json.loads(farm("releases", "-f", FARM, "--json").stdout)["releases"]
+
+
+def unicorn_masters() -> dict[str, str]:
+    return {
+        host: run(
+            "podman", "exec", f"farmhand-{host}", "cat", "/srv/bookshelf/shared/pids/unicorn.pid"
+        ).stdout
+        for host in ("ci-web-1", "ci-web-2")
+    }
+
+
+def test_first_deploy_serves_the_app_through_the_load_balancer(local_farm, app_repo):
+    deployed = farm("deploy", "-f", FARM, "--repo", app_repo["path"], "--ref", app_repo["v1"])
+    assert "Released v1" in deployed.stdout
+    assert f"The app answers at {app_url()}" in deployed.stdout
+    assert version_on_each_web_host() == {("v1", app_repo["v1"])}
+    status, _, body = get(f"{app_url()}/health")
+    assert status == 200 and json.loads(body)["database"] == "ok"
+    request = urllib.request.Request(
+        f"{app_url()}/books",
+        data=json.dumps({"book": {"title": "Deployed", "pages": 7}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+    assert any(b["title"] == "Deployed" for b in json.loads(get(f"{app_url()}/books")[2]))
+    (row,) = release_rows()
+    assert (row["version"], row["status"], row["sha"], row["current"]) == (
+        1,
+        "succeeded",
+        app_repo["v1"],
+        True,
+    )
+
+
+def test_deploy_under_load_migrates_once_and_drops_no_request(local_farm, app_repo):
+    with Load(f"{app_url()}/books") as load:
+        deployed = farm("deploy", "-f", FARM, "--repo", app_repo["path"], "--ref", "main")
+    result = load.result
+    assert "Released v2" in deployed.stdout
+    assert result.requests > 100, result.output
+    assert (result.non_2xx, result.socket_errors) == (0, 0), result.output
+    assert version_on_each_web_host() == {("v2", app_repo["v2"])}
+    query = "select column_name from information_schema.columns where table_name = 'books' and column_name = 'author'"  # noqa: E501
+    column = run(
+        "podman", "exec", "farmhand-ci-db-worker-cron-1",
+        "runuser", "-u", "postgres", "--", "psql", "-d", "bookshelf", "-Atc", query,
+    )  # fmt: skip
+    assert column.stdout.strip() == "author", column.stderr
+    # The migrations ran once, on one host, before the switch.
+    migrate = deployed.stdout.split("TASK [Run the migrations]", 1)[1].split("PLAY [", 1)[0]
+    assert migrate.count("changed: [") == 1, migrate
+
+
+def test_deploying_the_running_commit_again_is_a_noop(local_farm, app_repo):
+    again = farm("deploy", "-f", FARM, "--repo", app_repo["path"], "--ref", app_repo["v2"])
+    assert "already runs" in again.stdout and "nothing to deploy" in again.stdout
+    assert [r["version"] for r in release_rows()] == [2, 1]
+
+
+def test_a_failed_build_leaves_the_running_release_untouched(local_farm, app_repo):
+    failed = farm("deploy", "-f", FARM, "--repo", app_repo["path"], "--ref", "broken", ok=False)
+    assert failed.returncode == 1
+    error_lines = [line for line in failed.stderr.splitlines() if line.strip()]
+    assert len(error_lines) == 1
+    assert error_lines[0].startswith("farm: error: v3 failed on ci-")
+    assert "(Build the release)" in error_lines[0]
+    assert version_on_each_web_host() == {("v2", app_repo["v2"])}
+    current = run("podman", "exec", "farmhand-ci-web-1", "readlink", "/srv/bookshelf/current").stdout
+    assert current.strip().endswith(f"/2-{app_repo['v2'][:7]}")
+    rows = release_rows()
+    assert (rows[0]["version"], rows[0]["status"]) == (3, "failed")
+    assert [r["version"] for r in rows if r["current"]] == [2]
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (("deploy", "--ref", "no-such-ref"), "unknown ref 'no-such-ref'"),
+        (("deploy", "--ref", "--upload-pack=touch /tmp/x"), "invalid ref"),
+        (("rollback", "v99"), "no release v99"),
+        (("rollback", "v3"), "v3 failed: roll back to a release that succeeded"),
+        (("rollback", "v2"), "v2 is the current release"),
+        (("rollback", "latest"), "invalid release 'latest'"),
+        (("restart", "-r", "db"), "role 'db' has no processes to restart"),
+    ],
+)
+def test_bad_deploys_and_rollbacks_are_refused_and_change_nothing(local_farm, app_repo, args, expect):
+    before = release_rows()
+    masters = unicorn_masters()
+    repo = ("--repo", app_repo["path"]) if args[0] != "restart" else ()
+    proc = farm(args[0], "-f", FARM, *repo, *args[1:], ok=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and expect in lines[0], proc.stderr
+    assert release_rows() == before
+    assert unicorn_masters() == masters
+    assert version_on_each_web_host() == {("v2", app_repo["v2"])}
+
+
+def test_rollback_returns_to_v1_code_as_a_new_release_without_migrations(local_farm, app_repo):
+    rolled = farm("rollback", "-f", FARM, "v1", "--repo", app_repo["path"])
+    assert "Rollback to v1" in rolled.stdout and "Released v4" in rolled.stdout
+    assert "migrated" not in rolled.stdout
+    assert version_on_each_web_host() == {("v4", app_repo["v1"])}
+    rows = release_rows()
+    assert (rows[0]["version"], rows[0]["kind"], rows[0]["description"]) == (4, "rollback", "Rollback to v1")
+    assert rows[0]["current"] is True
+
+
+def test_restart_under_load_drops_no_request(local_farm):
+    before = unicorn_masters()
+    with Load(f"{app_url()}/books") as load:
+        restarted = farm("restart", "-f", FARM)
+    assert "Restarted ci-web-1, ci-web-2" in restarted.stdout
+    assert load.result.requests > 100
+    assert (load.result.non_2xx, load.result.socket_errors) == (0, 0), load.result.output
+    after = unicorn_masters()
+    assert all(after[h] != before[h] for h in before)
+
+
+def test_maintenance_mode_on_and_off(local_farm):
+    masters = unicorn_masters()
+    assert farm("maintenance", "-f", FARM).stdout.strip() == "off"
+    farm("maintenance:on", "-f", FARM)
+    assert farm("maintenance", "-f", FARM).stdout.strip() == "on"
+    status, headers, body = get(f"{app_url()}/books")
+    assert status == 503
+    assert headers.get("Retry-After") == "600"
+    assert "maintenance" in body.lower()
+    assert get(f"{app_url()}/health")[0] == 200  # the load balancer keeps the hosts in
+    farm("maintenance:off", "-f", FARM)
+    assert farm("maintenance", "-f", FARM).stdout.strip() == "off"
+    assert get(f"{app_url()}/books")[0] == 200
+    assert unicorn_masters() == masters
+
+
+def test_converge_after_deploys_changes_nothing(local_farm, app_repo):
+    again = farm("converge", "-f", FARM)
+    recap = parse_recap(again.stdout.splitlines())
+    assert {h: c["changed"] for h, c in recap.items()} == NO_CHANGES
+    assert version_on_each_web_host() == {("v4", app_repo["v1"])}
 
 
 def test_down_removes_everything(local_farm):

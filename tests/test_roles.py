@@ -40,7 +40,8 @@ def test_app_env_writes_a_file_the_shell_reads_back(tmp_path):
     proc = play(
         tmp_path,
         "app_env",
-        f"app_env_file: {target}\napp_env_group: {group}\napp_env_vars: {json.dumps({'TRICKY': value})}",
+        f"app_env_file: {target}\napp_env_group: {group}\napp_env_exec_path: {tmp_path / 'app-env'}\n"
+        f"app_env_vars: {json.dumps({'TRICKY': value})}",
     )
     assert proc.returncode == 0, proc.stdout
     assert oct(target.stat().st_mode & 0o777) == "0o640"
@@ -54,7 +55,10 @@ def test_app_env_values_never_appear_in_output_even_verbose(tmp_path):
     target = tmp_path / "app.env"
     group = subprocess.run(["id", "-gn"], capture_output=True, text=True, check=True).stdout.strip()
     secret = "s3cr3t-value-do-not-print"
-    playbook_vars = f"app_env_file: {target}\napp_env_group: {group}\napp_env_vars:\n  SECRET: {secret}"
+    playbook_vars = (
+        f"app_env_file: {target}\napp_env_group: {group}\napp_env_exec_path: {tmp_path / 'app-env'}\n"
+        f"app_env_vars:\n  SECRET: {secret}"
+    )
     proc = play(tmp_path, "app_env", playbook_vars + "\n")
     assert proc.returncode == 0, proc.stdout
     assert secret in target.read_text()
@@ -104,3 +108,77 @@ def test_common_refuses_bad_variables_before_any_task(tmp_path, variables, messa
     assert "Validating arguments against arg spec" in proc.stdout
     assert message in proc.stdout
     assert "Install the base packages" not in proc.stdout
+
+
+def play_entry(
+    tmp_path: Path, role: str, entry: str, variables: str, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run one entry point of a role (include_role tasks_from) against the controller."""
+    playbook = tmp_path / "entry.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
+        f"    - name: Run {role} {entry}\n      ansible.builtin.include_role:\n"
+        f"        name: {role}\n        tasks_from: {entry}\n      vars:\n"
+        + "".join(f"        {line}\n" for line in variables.splitlines())
+    )
+    env = {
+        **os.environ,
+        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+    }
+    cmd = [PLAYBOOK_BIN, "-i", "localhost,", str(playbook)] + (["--check"] if check else [])
+    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_app_env_command_runs_programs_with_the_environment(tmp_path):
+    target = tmp_path / "app.env"
+    group = subprocess.run(["id", "-gn"], capture_output=True, text=True, check=True).stdout.strip()
+    value = "two words and $NOT_EXPANDED"
+    proc = play(
+        tmp_path,
+        "app_env",
+        f"app_env_file: {target}\napp_env_group: {group}\napp_env_exec_path: {tmp_path / 'app-env'}\n"
+        f"app_env_vars: {json.dumps({'GREETING': value})}",
+    )
+    assert proc.returncode == 0, proc.stdout
+    out = subprocess.run([str(tmp_path / "app-env"), "printenv", "GREETING"], capture_output=True, text=True)
+    assert out.stdout == value + "\n"
+
+
+def test_maintenance_entry_point_turns_the_flag_on_and_off_and_check_mode_changes_nothing(tmp_path):
+    flag = tmp_path / "maintenance.on"
+    on = f"rails_unicorn_maintenance: true\nrails_unicorn_maintenance_file: {flag}"
+    checked = play_entry(tmp_path, "rails_unicorn", "maintenance", on, check=True)
+    assert checked.returncode == 0, checked.stdout
+    assert "changed=1" in checked.stdout and not flag.exists()
+    assert play_entry(tmp_path, "rails_unicorn", "maintenance", on).returncode == 0
+    assert flag.exists()
+    again = play_entry(tmp_path, "rails_unicorn", "maintenance", on)
+    assert "changed=0" in again.stdout
+    off = f"rails_unicorn_maintenance: false\nrails_unicorn_maintenance_file: {flag}"
+    assert play_entry(tmp_path, "rails_unicorn", "maintenance", off).returncode == 0
+    assert not flag.exists()
+
+
+@pytest.mark.parametrize(
+    ("role", "entry", "variables", "message"),
+    [
+        ("rails_unicorn", "maintenance", "rails_unicorn_maintenance: maybe", "rails_unicorn_maintenance"),
+        ("rails_unicorn", "maintenance", "rails_unicorn_root: /srv/x", "missing required arguments"),
+        ("haproxy_lb", "server", "haproxy_lb_server_name: w1\nhaproxy_lb_server_state: drain", "drain"),
+        ("haproxy_lb", "server", "haproxy_lb_server_state: enabled", "haproxy_lb_server_name"),
+        (
+            "haproxy_lb",
+            "server",
+            "haproxy_lb_server_name: w1\nhaproxy_lb_server_wait: soon",
+            "haproxy_lb_server_wait",
+        ),
+        ("rails_unicorn", "restart", "rails_unicorn_listen_port: http", "rails_unicorn_listen_port"),
+    ],
+)
+def test_entry_points_refuse_bad_variables_before_any_task(tmp_path, role, entry, variables, message):
+    proc = play_entry(tmp_path, role, entry, variables)
+    assert proc.returncode != 0
+    assert "Validating arguments against arg spec" in proc.stdout
+    assert message in proc.stdout
+    assert "changed=" in proc.stdout and "changed=0" in proc.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,8 +12,11 @@ from farmhand.project import Project
 DEFAULT_REPO = "examples/bookshelf"
 
 
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    git = shutil.which("git")
+    if git is None:
+        raise FarmError("git is not installed: run `make deps` (as root) to install it")
+    return subprocess.run([git, "-C", str(repo), *args], capture_output=True, text=True, check=False)
 
 
 def app_repo(project: Project, farm: str, override: str | None = None) -> Path:
@@ -21,7 +25,7 @@ def app_repo(project: Project, farm: str, override: str | None = None) -> Path:
     path = Path(value)
     if not path.is_absolute():
         path = (project.root / path).resolve()
-    if not path.is_dir() or _git(path, "rev-parse", "--git-dir").returncode != 0:
+    if not path.is_dir() or git(path, "rev-parse", "--git-dir").returncode != 0:
         raise FarmError(f"the app repository {path} is not a git work tree (set farmhand_app_repo or --repo)")
     return path
 
@@ -30,7 +34,7 @@ def resolve_ref(repo: Path, ref: str) -> str:
     """The full commit id of REF, or a FarmError naming the unknown ref."""
     if not ref or ref.startswith("-"):
         raise FarmError(f"invalid ref {ref!r}")
-    proc = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    proc = git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if proc.returncode != 0:
         raise FarmError(f"unknown ref {ref!r} in {repo}")
     return proc.stdout.strip()
@@ -42,11 +46,11 @@ def archive(repo: Path, sha: str, dest_dir: Path) -> Path:
     target = dest_dir / f"{sha}.tar.gz"
     if target.exists():
         return target
-    prefix = _git(repo, "rev-parse", "--show-prefix").stdout.strip()
-    top = Path(_git(repo, "rev-parse", "--show-toplevel").stdout.strip())
+    prefix = git(repo, "rev-parse", "--show-prefix").stdout.strip()
+    top = Path(git(repo, "rev-parse", "--show-toplevel").stdout.strip())
     tree = f"{sha}:{prefix}" if prefix else sha
     partial = target.with_suffix(".partial")
-    proc = _git(top, "archive", "--format=tar.gz", "-o", str(partial), tree)
+    proc = git(top, "archive", "--format=tar.gz", "-o", str(partial), tree)
     if proc.returncode != 0:
         partial.unlink(missing_ok=True)
         raise FarmError(f"git archive of {sha[:7]} failed: {proc.stderr.strip()}")

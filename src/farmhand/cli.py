@@ -11,7 +11,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from farmhand import __version__
+from farmhand import __version__, deploy, releases
 from farmhand.console import error, info, out, step
 from farmhand.errors import FarmError
 from farmhand.local import hostfix
@@ -20,8 +20,8 @@ from farmhand.local.image import ensure_image
 from farmhand.local.podman import require
 from farmhand.local.shape import parse_args
 from farmhand.project import Project, validate_farm
-from farmhand.runner import limit_for, playbook_command, run_playbook
-from farmhand.target import resolve
+from farmhand.runner import describe_failures, limit_for, playbook_command, run_module, run_playbook
+from farmhand.target import Target, resolve
 
 F = Callable[..., Any]
 
@@ -103,6 +103,48 @@ def ps(farm: str | None, as_json: bool, refresh: bool) -> None:
     out.print(table)
 
 
+@cli.command("info")
+@farm_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def info_cmd(farm: str | None, as_json: bool) -> None:
+    """Show the farm: where it runs, its hosts by role, the current release, the web URL.
+
+    \b
+    Example:
+      farm info -f staging
+    """
+    target = resolve(farm)
+    current = deploy.current_release(releases.list_releases(deploy.ssm_client(target), target.farm))
+    counts = {role: len(target.hosts_with_role(role)) for role in target.project.roles}
+    urls = _app_urls(target)
+    if as_json:
+        payload = {
+            "farm": target.farm,
+            "local": target.local,
+            "region": target.project.region,
+            "hosts": len(target.hosts),
+            "roles": {r: n for r, n in counts.items() if n},
+            "release": current.as_dict() if current else None,
+            "web_urls": urls,
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    out.print(f"=== {target.farm}", markup=False)
+    rows = [
+        ("Location", "local farm (Podman, moto)" if target.local else f"AWS {target.project.region}"),
+        ("Hosts", f"{len(target.hosts)} (" + ", ".join(f"{r} {n}" for r, n in counts.items() if n) + ")"),
+        (
+            "Release",
+            f"{current.label} {current.sha[:7]} {current.description} ({current.user}, {current.created_at})"
+            if current
+            else "none yet: farm deploy",
+        ),
+        ("Web URL", ", ".join(urls) or "-"),
+    ]
+    for key, value in rows:
+        out.print(f"{key + ':':<10} {value}", markup=False)
+
+
 # -- converge ------------------------------------------------------------------------------------
 
 
@@ -139,14 +181,229 @@ def converge(farm: str | None, role: str | None, check: bool, diff: bool) -> Non
     step("Summary")
     out.print(summary)
     if not result.ok:
-        failed = ", ".join(result.failed_hosts) or "see the output above"
-        raise click.exceptions.Exit(_report_failure(f"converge failed on {failed}"))
+        raise click.exceptions.Exit(_report_failure(f"converge failed on {describe_failures(result)}"))
     info(f"{len(result.recap)} hosts, {result.changed} changes{mode}")
 
 
 def _report_failure(message: str) -> int:
     error(message)
     return 1
+
+
+# -- deploys and releases ------------------------------------------------------------------------
+
+
+def _run_release(target: Target, plan: deploy.Plan) -> None:
+    hosts = {h.name for h in target.hosts if set(h.roles) & set(target.project.app_roles)}
+    step(f"{plan.description} to {target.farm} ({len(hosts)} app hosts)")
+    try:
+        release = deploy.run(target, plan, say=info)
+    except deploy.DeployFailed as exc:
+        raise click.exceptions.Exit(_report_failure(str(exc))) from None
+    step(f"Released {release.label} ({plan.sha[:7]}) to {target.farm}")
+    for url in _app_urls(target):
+        info(f"The app answers at {url}")
+
+
+def _app_urls(target: Target) -> list[str]:
+    """The local farm's load balancer URLs, or farmhand_web_url from group_vars for a farm on AWS."""
+    if target.local:
+        return LocalFarm(target.project, target.farm).app_urls()
+    url = target.project.farm_var(target.farm, "farmhand_web_url")
+    return [url] if url else []
+
+
+@cli.command("deploy")
+@farm_option
+@click.option("--ref", default="HEAD", show_default=True, help="Branch, tag or commit of the app to deploy.")
+@click.option("--repo", metavar="PATH", help="The app's git work tree. Default: farmhand_app_repo.")
+@click.option("--force", is_flag=True, help="Deploy even if the farm already runs this commit.")
+def deploy_cmd(farm: str | None, ref: str, repo: str | None, force: bool) -> None:
+    """Deploy a commit of the app: build on every app host, migrate, switch, restart.
+
+    Every deploy is a new numbered release (`farm releases`). Migrations run once,
+    before the switch; web hosts restart one at a time without dropping a request.
+    A failed build or migration leaves the running release as it was.
+
+    \b
+    Example:
+      farm deploy -f staging
+      farm deploy -f staging --ref v2.3.1
+    """
+    target = resolve(farm)
+    plan = deploy.plan_deploy(target, ref, repo)
+    current = deploy.current_release(releases.list_releases(deploy.ssm_client(target), target.farm))
+    if current is not None and current.sha == plan.sha and not force:
+        info(f"{target.farm} already runs {plan.sha[:7]} as {current.label}: nothing to deploy")
+        info("(--force deploys it again)")
+        return
+    _run_release(target, plan)
+
+
+@cli.command("releases")
+@farm_option
+@click.option(
+    "-n", "--num", "limit", type=click.IntRange(min=1), default=15, show_default=True, help="How many."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def releases_cmd(farm: str | None, limit: int, as_json: bool) -> None:
+    """List the farm's releases, newest first.
+
+    \b
+    Example:
+      farm releases -f staging
+    """
+    target = resolve(farm)
+    history = releases.list_releases(deploy.ssm_client(target), target.farm)
+    current = deploy.current_release(history)
+    shown = list(reversed(history))[:limit]
+    if as_json:
+        rows = [{**r.as_dict(), "current": r is current} for r in shown]
+        click.echo(json.dumps({"farm": target.farm, "releases": rows}, indent=2))
+        return
+    out.print(f"=== {target.farm} Releases", markup=False)
+    if not shown:
+        info("no releases yet: `farm deploy` makes the first")
+        return
+    table = Table(box=None, show_edge=False, pad_edge=False)
+    for column in ("", "VERSION", "STATUS", "COMMIT", "DESCRIPTION", "BY", "CREATED"):
+        table.add_column(column)
+    for r in shown:
+        table.add_row(
+            "*" if r is current else "", r.label, r.status, r.sha[:7], r.description, r.user, r.created_at
+        )
+    out.print(table)
+
+
+@cli.command("rollback")
+@farm_option
+@click.argument("release", required=False, metavar="[vN]")
+@click.option("--repo", metavar="PATH", help="The app's git work tree. Default: farmhand_app_repo.")
+def rollback_cmd(farm: str | None, release: str | None, repo: str | None) -> None:
+    """Go back to an earlier release's code, as a new release (no migrations run).
+
+    Without vN, goes back to the release before the current one.
+
+    \b
+    Example:
+      farm rollback -f staging
+      farm rollback -f staging v41
+    """
+    target = resolve(farm)
+    history = releases.list_releases(deploy.ssm_client(target), target.farm)
+    _run_release(target, deploy.plan_rollback(target, history, release, repo))
+
+
+# -- restart and maintenance ---------------------------------------------------------------------
+
+RESTARTABLE = {"web": "restart.yml"}
+
+
+@cli.command("restart")
+@farm_option
+@click.option("-r", "--role", default="web", show_default=True, help="The role whose processes to restart.")
+def restart_cmd(farm: str | None, role: str) -> None:
+    """Restart the farm's processes onto the current release, one host at a time.
+
+    Web hosts leave the load balancer, restart without dropping a request, and come back.
+
+    \b
+    Example:
+      farm restart -f staging
+    """
+    target = resolve(farm)
+    target.project.validate_role(role)
+    if role not in RESTARTABLE:
+        raise FarmError(
+            f"role {role!r} has no processes to restart: restartable roles are {', '.join(RESTARTABLE)}"
+        )
+    hosts = target.hosts_with_role(role)
+    if not hosts:
+        raise FarmError(f"farm {target.farm!r} has no hosts with role {role!r}")
+    step(f"Restarting {len(hosts)} {role} hosts of {target.farm}, one at a time")
+    _playbook_or_exit(target, RESTARTABLE[role], limit_for(target.farm, role))
+    step(f"Restarted {', '.join(h.name for h in hosts)}")
+
+
+def _playbook_or_exit(target: Target, playbook: str, limit: str, *extra: str) -> None:
+    result = run_playbook(
+        target.project, playbook_command(target.project, playbook, limit, extra_args=extra), target.env
+    )
+    if not result.ok:
+        raise click.exceptions.Exit(_report_failure(f"{playbook} failed on {describe_failures(result)}"))
+
+
+def _web_hosts(target: Target) -> list[str]:
+    hosts = [h.name for h in target.hosts_with_role("web")]
+    if not hosts:
+        raise FarmError(f"farm {target.farm!r} has no web hosts: maintenance mode is served by them")
+    return hosts
+
+
+def _set_maintenance(farm: str | None, on: bool) -> None:
+    target = resolve(farm)
+    hosts = _web_hosts(target)
+    word = "on" if on else "off"
+    step(f"Turning maintenance mode {word} for {target.farm} ({len(hosts)} web hosts)")
+    _playbook_or_exit(
+        target, "maintenance.yml", limit_for(target.farm, "web"), "-e", f"farmhand_maintenance={on}"
+    )
+    step(f"Maintenance mode is {word}")
+
+
+@cli.command("maintenance:on")
+@farm_option
+def maintenance_on(farm: str | None) -> None:
+    """Answer 503 (with Retry-After) to every request but the health check.
+
+    \b
+    Example:
+      farm maintenance:on -f staging
+    """
+    _set_maintenance(farm, True)
+
+
+@cli.command("maintenance:off")
+@farm_option
+def maintenance_off(farm: str | None) -> None:
+    """Serve the app again.
+
+    \b
+    Example:
+      farm maintenance:off -f staging
+    """
+    _set_maintenance(farm, False)
+
+
+@cli.command("maintenance")
+@farm_option
+def maintenance_status(farm: str | None) -> None:
+    """Show whether maintenance mode is on.
+
+    \b
+    Example:
+      farm maintenance -f staging
+    """
+    target = resolve(farm)
+    hosts = _web_hosts(target)
+    found = run_module(
+        target.project,
+        target.env,
+        limit_for(target.farm, "web"),
+        "ansible.builtin.stat",
+        "path={{ rails_unicorn_maintenance_file }} get_checksum=false",
+    )
+    states = {h: ("on" if found.get(h, {}).get("stat", {}).get("exists") else "off") for h in hosts}
+    missing = [h for h in hosts if h not in found]
+    if missing:
+        raise click.exceptions.Exit(
+            _report_failure(f"could not read maintenance mode on {', '.join(missing)}")
+        )
+    if len(set(states.values())) == 1:
+        click.echo(next(iter(states.values())))
+    else:
+        for host, state in sorted(states.items()):
+            click.echo(f"{host}: {state}")
 
 
 # -- local ---------------------------------------------------------------------------------------
@@ -182,6 +439,8 @@ def local_up(farm: str | None, shapes: Sequence[str]) -> None:
     step(f"Local farm {name} is up: {len(hosts)} hosts")
     for host in hosts:
         info(f"{host.name:<28} {','.join(host.roles):<20} {host.ip}")
+    for url in LocalFarm(project, name).app_urls():
+        info(f"Load balancer at {url} (the app answers there once deployed: farm deploy -f {name})")
     info(f'Use it: farm ps -f {name}   (or for ansible: eval "$(farm local env -f {name})")')
 
 

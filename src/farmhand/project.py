@@ -97,6 +97,11 @@ class Project:
         """The host roles a `role` tag may name (group_vars/all: farmhand_roles)."""
         return tuple(self.group_vars("all").get("farmhand_roles", ()))
 
+    @cached_property
+    def app_roles(self) -> tuple[str, ...]:
+        """The roles whose hosts run the app's code (group_vars/all: farmhand_app_roles)."""
+        return tuple(self.group_vars("all").get("farmhand_app_roles", ()))
+
     def configured_farms(self) -> set[str]:
         """Farms that have a group_vars/farm_<farm>/ directory or file."""
         base = self.root / "group_vars"

@@ -92,12 +92,18 @@ def finish(ssm: Any, farm: str, release: Release, status: str, detail: str = "")
         _put(ssm, farm, release, overwrite=True)
 
 
+def parse_label(label: str) -> int:
+    """The number of a release named vN (or N)."""
+    number = label[1:] if label.lower().startswith("v") else label
+    if not (number.isascii() and number.isdigit()):
+        raise FarmError(f"invalid release {label!r}: use vN, as `farm releases` shows")
+    return int(number)
+
+
 def find(releases: list[Release], label: str) -> Release:
     """The release named vN (or N)."""
-    number = label[1:] if label.lower().startswith("v") else label
-    if not number.isdigit():
-        raise FarmError(f"invalid release {label!r}: use vN, as `farm releases` shows")
+    number = parse_label(label)
     for release in releases:
-        if release.version == int(number):
+        if release.version == number:
             return release
     raise FarmError(f"no release v{number}: `farm releases` lists them")

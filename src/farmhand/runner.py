@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from farmhand.project import Project
 
 _RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
+_TASK = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?:[\w.]+ : )?(?P<task>.*?)\] \**$")
+_ONELINE = re.compile(r"^(?P<host>\S+) \| (?P<status>SUCCESS|CHANGED) => (?P<json>\{.*\})$")
+_FAILED = re.compile(r"^(?:fatal|failed): \[(?P<host>[^\]]+?)(?: -> [^\]]+)?\]")
 
 
 @dataclass
@@ -20,6 +25,8 @@ class PlaybookResult:
 
     returncode: int
     recap: dict[str, dict[str, int]] = field(default_factory=dict)
+    # (host, task) for every task that failed, in order.
+    failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -48,6 +55,28 @@ def parse_recap(lines: Sequence[str]) -> dict[str, dict[str, int]]:
                 counts = dict(item.split("=") for item in match["counts"].split())
                 recap[match["host"]] = {k: int(v) for k, v in counts.items()}
     return recap
+
+
+def parse_failures(lines: Sequence[str]) -> list[tuple[str, str]]:
+    """(host, task name) of each `fatal:`/`failed:` line, from the TASK header above it."""
+    task = ""
+    found: list[tuple[str, str]] = []
+    for line in lines:
+        header = _TASK.match(line)
+        if header:
+            task = header["task"]
+            continue
+        failed = _FAILED.match(line)
+        if failed and (failed["host"], task) not in found:
+            found.append((failed["host"], task))
+    return found
+
+
+def describe_failures(result: PlaybookResult) -> str:
+    """`ci-web-1 (Build the release)`, or the failed hosts of the recap when no task line was seen."""
+    if result.failures:
+        return ", ".join(f"{host} ({task})" for host, task in result.failures)
+    return ", ".join(result.failed_hosts) or "see the output above"
 
 
 def limit_for(farm: str, role: str | None = None) -> str:
@@ -93,4 +122,25 @@ def run_playbook(
                 sys.stdout.write(line)
                 sys.stdout.flush()
         returncode = proc.wait()
-    return PlaybookResult(returncode=returncode, recap=parse_recap(lines))
+    return PlaybookResult(returncode=returncode, recap=parse_recap(lines), failures=parse_failures(lines))
+
+
+def run_module(
+    project: Project, env: Mapping[str, str], pattern: str, module: str, args: str
+) -> dict[str, dict[str, Any]]:
+    """Run one module on the hosts of PATTERN (`ansible -o`): the result of each host that succeeded."""
+    cmd = ["ansible", pattern, "-m", module, "-a", args, "-o"]
+    proc = subprocess.run(
+        cmd,
+        cwd=project.root,
+        env={**env, "ANSIBLE_FORCE_COLOR": "0"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for line in proc.stdout.splitlines():
+        match = _ONELINE.match(line.strip())
+        if match:
+            found[match["host"]] = json.loads(match["json"])
+    return found

@@ -27,3 +27,12 @@ def test_systemd_reads_values_back_exactly(host):
     assert host.check_output(cmd) == TRICKY
     cmd = f"systemd-run --quiet --wait --pipe -p EnvironmentFile={ENV_FILE} /usr/bin/printenv EQUALS"
     assert host.check_output(cmd) == "a=b=c"
+
+
+def test_app_env_command_runs_a_program_with_the_environment(host):
+    assert host.file("/usr/local/bin/app-env").mode == 0o755
+    out = host.check_output("/usr/local/bin/app-env printenv TRICKY")
+    assert out == TRICKY
+    # The app's user may use it (it reads the file through the app group); others may not.
+    assert host.check_output("runuser -u app -- /usr/local/bin/app-env printenv EQUALS") == "a=b=c"
+    assert host.run("runuser -u nobody -- /usr/local/bin/app-env true").rc != 0

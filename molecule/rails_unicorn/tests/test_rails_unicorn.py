@@ -2,6 +2,7 @@
 and goes into maintenance without restarting Unicorn."""
 
 import json
+import shlex
 
 import pytest
 
@@ -109,3 +110,29 @@ def test_nginx_config_is_valid(host, path):
     assert host.file(path).is_symlink
     assert host.run("nginx -t").rc == 0
     assert not host.file("/etc/nginx/sites-enabled/default").exists
+
+
+def test_the_release_name_comes_from_the_release(host):
+    health = json.loads(host.check_output("curl -s http://localhost/health"))
+    assert health["release"] == "v1"
+    assert host.file(f"{ROOT}/current/RELEASE").content_string.strip() == "v1"
+
+
+def test_a_restart_picks_up_a_changed_env_file(host):
+    """USR2 inherits the old master's environment: unicorn.rb reloads the env file on re-exec."""
+    env_file = "/etc/farmhand/bookshelf.env"
+    original = host.file(env_file).content_string
+    probe = 'changed "value" with $dollar'
+    escaped = probe.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    added = f'FARMHAND_ENV_CHECK_KEYS="PROBE"\nPROBE="{escaped}"\n'
+    host.check_output(f"printf %s {shlex.quote(added)} >> {env_file}")
+    try:
+        assert host.run("/usr/local/sbin/unicorn-bookshelf-restart").rc == 0
+        seen = json.loads(host.check_output("curl -s 'http://localhost/env-check?key=PROBE'"))
+        assert seen == {"key": "PROBE", "value": probe}
+    finally:
+        host.check_output(f"printf %s {shlex.quote(original)} > {env_file}")
+    assert host.run("/usr/local/sbin/unicorn-bookshelf-restart").rc == 0
+    # A key the file no longer has is gone from the new master too.
+    gone = host.run("curl -s -o /dev/null -w '%{http_code}' 'http://localhost/env-check?key=PROBE'").stdout
+    assert gone == "404"

@@ -23,6 +23,8 @@ from farmhand.local.shape import PlannedHost, plan
 from farmhand.project import Project
 
 FIRST_HOST_OFFSET = 10  # hosts get .10, .11, ... of the farm's subnet, as EC2 leaves .0-.3 reserved
+LB_ROLE = "lb"  # hosts with this role publish their port 80 on the controller's loopback
+LB_CONTAINER_PORT = 80
 LOCAL_TAG = "farmhand:local"
 # Variables the user's shell may carry that would send the local farm's calls to real AWS.
 REAL_AWS_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
@@ -168,23 +170,49 @@ class LocalFarm:
         hosts = []
         for host in planned:
             container = f"farmhand-{host.name}"
+            stopped = host.name in current and current[host.name]["State"] != "running"
+            if stopped and podman("start", container, check=False).returncode != 0:
+                say(f"Removing {host.name} (it does not start)")
+                podman("rm", "--force", container)
+                del current[host.name]
             if host.name in current:
-                if current[host.name]["State"] != "running":
-                    podman("start", container)
                 ip = self._container_ip(container)
             else:
                 ip = next(free)
                 say(f"Creating {host.name} ({host.role_tag}) at {ip}")
-                podman(
-                    "run", "--detach", "--name", container, "--hostname", host.name,
-                    "--network", self.network, "--ip", ip, "--systemd", "always",
-                    "--label", f"farmhand.farm={self.farm}", "--label", f"farmhand.host={host.name}",
-                    "--label", f"farmhand.roles={host.role_tag}", image,
-                )  # fmt: skip
+                try:
+                    podman(
+                        "run", "--detach", "--name", container, "--hostname", host.name,
+                        "--network", self.network, "--ip", ip, "--systemd", "always",
+                        "--label", f"farmhand.farm={self.farm}", "--label", f"farmhand.host={host.name}",
+                        "--label", f"farmhand.roles={host.role_tag}", *self._publish(host), image,
+                    )  # fmt: skip
+                except FarmError:
+                    # A container podman created but could not start holds no address: remove it,
+                    # or the next `up` would hand its address to another host.
+                    podman("rm", "--force", container, check=False)
+                    raise
             hosts.append(LocalHost(host.name, host.roles, ip, container))
         known = [self._prepare_login(h) for h in hosts]
         self.known_hosts.write_text("".join(known))
         return hosts
+
+    def _publish(self, host: PlannedHost) -> list[str]:
+        """The load balancer's port on 127.0.0.1 (farmhand_local_lb_port; 0 or unset: any free port)."""
+        if LB_ROLE not in host.roles:
+            return []
+        port = int(self.project.farm_var(self.farm, "farmhand_local_lb_port", 0) or 0)
+        return ["--publish", f"127.0.0.1:{port or ''}:{LB_CONTAINER_PORT}"]
+
+    def app_urls(self) -> list[str]:
+        """Where the farm's load balancers answer on this machine (http://127.0.0.1:PORT)."""
+        urls = []
+        for host in self.hosts():
+            if LB_ROLE in host.roles:
+                proc = podman("port", host.container, f"{LB_CONTAINER_PORT}/tcp", check=False)
+                for line in proc.stdout.split():
+                    urls.append(f"http://{line.strip()}")
+        return urls
 
     def _prepare_login(self, host: LocalHost, timeout: float = 90.0) -> str:
         """Wait for sshd and install the farm's key for `admin`, as cloud-init does.
@@ -228,7 +256,7 @@ class LocalFarm:
         }
         self.statefile.write_text(json.dumps(data, indent=2) + "\n")
 
-    def _ec2(self) -> Any:
+    def _client(self, service: str) -> Any:
         with aws.aws_errors():
             import boto3
 
@@ -236,7 +264,26 @@ class LocalFarm:
                 aws_access_key_id="farmhand-local",
                 aws_secret_access_key="farmhand-local",
                 region_name=self.project.region,
-            ).client("ec2", endpoint_url=self.moto.endpoint)
+            ).client(service, endpoint_url=self.moto.endpoint)
+
+    def _ec2(self) -> Any:
+        return self._client("ec2")
+
+    def _forget_parameters(self, say: Say) -> None:
+        """The farm's SSM parameters (releases, secrets, config) go with it."""
+        ssm = self._client("ssm")
+        with aws.aws_errors():
+            names = [
+                param["Name"]
+                for page in ssm.get_paginator("get_parameters_by_path").paginate(
+                    Path=f"/farmhand/{self.farm}/", Recursive=True
+                )
+                for param in page["Parameters"]
+            ]
+            for start in range(0, len(names), 10):
+                ssm.delete_parameters(Names=names[start : start + 10])
+        if names:
+            say(f"Deleted {len(names)} SSM parameters")
 
     def _register(self, hosts: list[LocalHost], subnet: ipaddress.IPv4Network, say: Say) -> None:
         """Make moto's EC2 describe the containers: one instance per host, IP and tags as on AWS."""
@@ -309,6 +356,7 @@ class LocalFarm:
                 )["Subnets"]:
                     ec2.delete_subnet(SubnetId=sub["SubnetId"])
                     ec2.delete_vpc(VpcId=sub["VpcId"])
+            self._forget_parameters(say)
         for info in found:
             say(f"Removing {info['Labels'].get('farmhand.host', info['Names'][0])}")
             podman("rm", "--force", "--time", "10", info["Names"][0])
