@@ -18,12 +18,20 @@ ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOK_BIN = str(Path(sys.executable).with_name("ansible-playbook"))
 
 
-def play(tmp_path: Path, role: str, variables: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+def play(
+    tmp_path: Path, role: str, variables: str, check: bool = False, entry: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Apply a role (or one entry point of it, by include_role tasks_from) to the controller."""
     playbook = tmp_path / "play.yml"
-    playbook.write_text(
-        "- hosts: localhost\n  connection: local\n  gather_facts: false\n  roles:\n"
-        f"    - role: {role}\n      vars:\n" + "".join(f"        {line}\n" for line in variables.splitlines())
-    )
+    lines = "".join(f"        {line}\n" for line in variables.splitlines())
+    if entry is None:
+        body = f"  roles:\n    - role: {role}\n      vars:\n{lines}"
+    else:
+        body = (
+            f"  tasks:\n    - name: Run {role} {entry}\n      ansible.builtin.include_role:\n"
+            f"        name: {role}\n        tasks_from: {entry}\n      vars:\n{lines}"
+        )
+    playbook.write_text("- hosts: localhost\n  connection: local\n  gather_facts: false\n" + body)
     env = {
         **os.environ,
         "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
@@ -110,26 +118,6 @@ def test_common_refuses_bad_variables_before_any_task(tmp_path, variables, messa
     assert "Install the base packages" not in proc.stdout
 
 
-def play_entry(
-    tmp_path: Path, role: str, entry: str, variables: str, check: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """Run one entry point of a role (include_role tasks_from) against the controller."""
-    playbook = tmp_path / "entry.yml"
-    playbook.write_text(
-        "- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
-        f"    - name: Run {role} {entry}\n      ansible.builtin.include_role:\n"
-        f"        name: {role}\n        tasks_from: {entry}\n      vars:\n"
-        + "".join(f"        {line}\n" for line in variables.splitlines())
-    )
-    env = {
-        **os.environ,
-        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-    }
-    cmd = [PLAYBOOK_BIN, "-i", "localhost,", str(playbook)] + (["--check"] if check else [])
-    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-
-
 def test_app_env_command_runs_programs_with_the_environment(tmp_path):
     target = tmp_path / "app.env"
     group = subprocess.run(["id", "-gn"], capture_output=True, text=True, check=True).stdout.strip()
@@ -148,15 +136,15 @@ def test_app_env_command_runs_programs_with_the_environment(tmp_path):
 def test_maintenance_entry_point_turns_the_flag_on_and_off_and_check_mode_changes_nothing(tmp_path):
     flag = tmp_path / "maintenance.on"
     on = f"rails_unicorn_maintenance: true\nrails_unicorn_maintenance_file: {flag}"
-    checked = play_entry(tmp_path, "rails_unicorn", "maintenance", on, check=True)
+    checked = play(tmp_path, "rails_unicorn", on, check=True, entry="maintenance")
     assert checked.returncode == 0, checked.stdout
     assert "changed=1" in checked.stdout and not flag.exists()
-    assert play_entry(tmp_path, "rails_unicorn", "maintenance", on).returncode == 0
+    assert play(tmp_path, "rails_unicorn", on, entry="maintenance").returncode == 0
     assert flag.exists()
-    again = play_entry(tmp_path, "rails_unicorn", "maintenance", on)
+    again = play(tmp_path, "rails_unicorn", on, entry="maintenance")
     assert "changed=0" in again.stdout
     off = f"rails_unicorn_maintenance: false\nrails_unicorn_maintenance_file: {flag}"
-    assert play_entry(tmp_path, "rails_unicorn", "maintenance", off).returncode == 0
+    assert play(tmp_path, "rails_unicorn", off, entry="maintenance").returncode == 0
     assert not flag.exists()
 
 
@@ -177,7 +165,7 @@ def test_maintenance_entry_point_turns_the_flag_on_and_off_and_check_mode_change
     ],
 )
 def test_entry_points_refuse_bad_variables_before_any_task(tmp_path, role, entry, variables, message):
-    proc = play_entry(tmp_path, role, entry, variables)
+    proc = play(tmp_path, role, variables, entry=entry)
     assert proc.returncode != 0
     assert "Validating arguments against arg spec" in proc.stdout
     assert message in proc.stdout
