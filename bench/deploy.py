@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A code-only deploy of a local farm under load: Farmhand's rolling deploy against a naive one.
 
-Side by side in one run, each under the same HTTP load on the farm's load balancer (wrk on
+First a `farm deploy --force` with no load, then side by side in one run, each under the same HTTP load on the farm's load balancer (wrk on
 127.0.0.1, 2 threads, 8 connections, stopped when the step ends):
 
 - farmhand: `farm deploy --force` (build on every app host, switch `current`, restart the web
@@ -81,13 +81,18 @@ def main() -> None:
     os.environ.update(local.env())
     url = f"{urls[0]}/books"
     rows: list[tuple[str, float, LoadResult]] = []
+    idle: list[float] = []
     for _ in range(args.repeat):
+        start = time.perf_counter()
+        farmhand_deploy(args.farm)
+        idle.append(time.perf_counter() - start)
         rows.append(("farmhand rolling deploy", *measure(url, farmhand_deploy, args.farm)))
         rows.append(("naive restart (all at once)", *measure(url, naive_restart(local), args.farm)))
         # Leave the farm as Farmhand would: a clean rolling restart after the naive one.
         subprocess.run([FARM_BIN, "restart", "-f", args.farm], cwd=ROOT, capture_output=True, check=True)
 
-    print(f"Code-only deploy of local farm {args.farm!r} under load (wrk -t2 -c8 on {url})")
+    print(f"Code-only deploy of local farm {args.farm!r}: {min(idle):.1f} s without load")
+    print(f"Under load (wrk -t2 -c8 on {url}, sharing the machine's cores with the farm):")
     print(f"{'':<30}{'seconds':>10}{'requests':>10}{'failed':>8}{'failed %':>10}")
     for name, seconds, result in rows:
         share = 100 * result.failed / max(result.requests, 1)

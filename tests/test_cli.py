@@ -616,3 +616,9 @@ def test_info_shows_the_farm_and_its_current_release(aws_env, farms, tmp_path):
     text = farm("info", "-f", "demo", env=env).stdout
     assert "=== demo" in text and "AWS us-east-1" in text
     assert f"v1 {head_of_sample_app()[:7]} Deploy" in text
+
+
+def test_ansible_is_found_beside_farm_when_the_venv_is_not_on_path(aws_env, farms):
+    proc = farm("ps", "-f", "demo", "--json", env={**aws_env, "PATH": "/usr/bin:/bin"})
+    assert_ok(proc)
+    assert {h["name"] for h in json.loads(proc.stdout)["hosts"]} == set(demo_hosts(farms))

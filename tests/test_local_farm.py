@@ -188,6 +188,40 @@ def test_check_mode_reports_no_drift_on_a_converged_farm(local_farm):
     assert {h: c["changed"] for h, c in recap.items()} == NO_CHANGES
 
 
+def test_secrets_live_in_ssm_and_never_in_ansible_output(local_farm):
+    env = farm_env()
+    ssm = boto3.client(
+        "ssm",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    params = ssm.get_parameters_by_path(Path=f"/farmhand/{FARM}/secrets/", WithDecryption=True)["Parameters"]
+    assert {p["Name"].rsplit("/", 1)[1]: p["Type"] for p in params} == {
+        "database_password": "SecureString",
+        "secret_key_base": "SecureString",
+    }
+    values = {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in params}
+    secrets = list(values.values())
+    assert all(len(v) >= 32 for v in secrets)
+    verbose = run("ansible-playbook", "playbooks/site.yml", "--limit", f"farm_{FARM}", "-vvv", env=env)
+    assert verbose.returncode == 0, verbose.stdout[-3000:]
+    assert len(verbose.stdout) > 100_000  # -vvv really is verbose
+    for secret in secrets:
+        assert secret not in verbose.stdout + verbose.stderr
+    # The env file on the web host is the one place the database password is written.
+    env_file = run(
+        "podman", "exec", "farmhand-ci-web-1", "stat", "-c", "%U:%G %a", "/etc/farmhand/bookshelf.env"
+    )
+    assert env_file.stdout.strip() == "root:app 640"
+    password = values["database_password"]
+    grep = run(
+        "podman", "exec", "farmhand-ci-web-1", "grep", "-rlF", password, "/etc", "/srv", "/var/log", "/tmp"
+    )
+    assert grep.stdout.split() == ["/etc/farmhand/bookshelf.env"]
+
+
 def test_converge_limited_to_a_role(local_farm):
     web = farm("converge", "-f", FARM, "--role", "cron")
     assert sorted(parse_recap(web.stdout.splitlines())) == ["ci-db-worker-cron-1"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -493,9 +495,19 @@ def local_env(farm: str | None) -> None:
 # -- entry point ---------------------------------------------------------------------------------
 
 
+def _find_ansible_beside_farm() -> None:
+    """Ansible's commands are installed beside `farm` (the same venv): find them there even when
+    the venv is not on PATH (`.venv/bin/farm ps`)."""
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", os.defpath).split(os.pathsep)
+    if bin_dir not in path:
+        os.environ["PATH"] = os.pathsep.join([*path, bin_dir])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI: user errors are one line on stderr with exit code 2."""
     args = list(sys.argv[1:] if argv is None else argv)
+    _find_ansible_beside_farm()
     try:
         result = cli.main(args=args, prog_name="farm", standalone_mode=False)
         return result if isinstance(result, int) else 0
