@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A code-only deploy of a local farm under load: Farmhand's rolling deploy against a naive one.
 
-First a `farm deploy --force` with no load, then side by side in one run, each under the same HTTP load on the farm's load balancer (wrk on
-127.0.0.1, 2 threads, 8 connections, stopped when the step ends):
+First a `farm deploy --force` with no load; then, side by side in one run, each under the same
+HTTP load on the farm's load balancer (wrk on 127.0.0.1, 2 threads, 8 connections, stopped when
+the step ends):
 
 - farmhand: `farm deploy --force` (build on every app host, switch `current`, restart the web
   hosts one at a time, each drained out of the load balancer, by Unicorn's USR2 re-exec);
