@@ -198,7 +198,8 @@ def test_inventory_graph_groups_by_farm_and_role(aws_env, farms):
     assert groups["role_web"] == {"demo-web-1", "demo-web-2", "staging-web-1"}
     assert groups["role_worker"] == {"demo-worker-cron-1", "staging-worker-1"}
     assert groups["role_cron"] == {"demo-worker-cron-1"}
-    assert groups["role_db"] == {"demo-db-1"}
+    assert groups["role_db"] == {"demo-db-1", "dbonly-db-1"}
+    assert groups["farm_dbonly"] == {"dbonly-db-1"}
     # No group for a comma-joined tag: the host is in each of its roles.
     assert not [g for g in groups if "," in g]
 

@@ -259,6 +259,15 @@ class AddAuthorToBooks < ActiveRecord::Migration[6.1]
 end
 """
 
+FAILING_MIGRATION = """# frozen_string_literal: true
+
+class FailHalfway < ActiveRecord::Migration[6.1]
+  def change
+    raise "this migration always fails"
+  end
+end
+"""
+
 
 def git(repo: Path, *args: str) -> str:
     proc = run("git", "-C", str(repo), *args)
@@ -286,6 +295,12 @@ def app_repo(tmp_path_factory) -> dict[str, str]:
         gemfile.write('gem "farmhand_no_such_gem"\n')
     git(repo, "commit", "-qam", "Needs a gem nobody has")
     shas["broken"] = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "checkout", "-qb", "badmigration")
+    (repo / "db/migrate/20250201000000_fail_halfway.rb").write_text(FAILING_MIGRATION)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "A migration that fails")
+    shas["badmigration"] = git(repo, "rev-parse", "HEAD")
     git(repo, "checkout", "-q", "main")
     return shas
 
@@ -392,13 +407,25 @@ def test_a_failed_build_leaves_the_running_release_untouched(local_farm, app_rep
     assert [r["version"] for r in rows if r["current"]] == [2]
 
 
+def test_a_failed_migration_leaves_the_running_release_untouched(local_farm, app_repo):
+    failed = farm("deploy", "-f", FARM, "--repo", app_repo["path"], "--ref", "badmigration", ok=False)
+    assert failed.returncode == 1
+    error_lines = [line for line in failed.stderr.splitlines() if line.strip()]
+    assert len(error_lines) == 1 and error_lines[0].startswith("farm: error: v4 failed on ci-web-")
+    assert "(Run the migrations)" in error_lines[0]
+    assert version_on_each_web_host() == {("v2", app_repo["v2"])}
+    rows = release_rows()
+    assert (rows[0]["version"], rows[0]["status"]) == (4, "failed")
+    assert [r["version"] for r in rows if r["current"]] == [2]
+
+
 @pytest.mark.parametrize(
     ("args", "expect"),
     [
         (("deploy", "--ref", "no-such-ref"), "unknown ref 'no-such-ref'"),
         (("deploy", "--ref", "--upload-pack=touch /tmp/x"), "invalid ref"),
         (("rollback", "v99"), "no release v99"),
-        (("rollback", "v3"), "v3 failed: roll back to a release that succeeded"),
+        (("rollback", "v4"), "v4 failed: roll back to a release that succeeded"),
         (("rollback", "v2"), "v2 is the current release"),
         (("rollback", "latest"), "invalid release 'latest'"),
         (("restart", "-r", "db"), "role 'db' has no processes to restart"),
@@ -419,11 +446,11 @@ def test_bad_deploys_and_rollbacks_are_refused_and_change_nothing(local_farm, ap
 
 def test_rollback_returns_to_v1_code_as_a_new_release_without_migrations(local_farm, app_repo):
     rolled = farm("rollback", "-f", FARM, "v1", "--repo", app_repo["path"])
-    assert "Rollback to v1" in rolled.stdout and "Released v4" in rolled.stdout
+    assert "Rollback to v1" in rolled.stdout and "Released v5" in rolled.stdout
     assert "migrated" not in rolled.stdout
-    assert version_on_each_web_host() == {("v4", app_repo["v1"])}
+    assert version_on_each_web_host() == {("v5", app_repo["v1"])}
     rows = release_rows()
-    assert (rows[0]["version"], rows[0]["kind"], rows[0]["description"]) == (4, "rollback", "Rollback to v1")
+    assert (rows[0]["version"], rows[0]["kind"], rows[0]["description"]) == (5, "rollback", "Rollback to v1")
     assert rows[0]["current"] is True
 
 
@@ -458,7 +485,7 @@ def test_converge_after_deploys_changes_nothing(local_farm, app_repo):
     again = farm("converge", "-f", FARM)
     recap = parse_recap(again.stdout.splitlines())
     assert {h: c["changed"] for h, c in recap.items()} == NO_CHANGES
-    assert version_on_each_web_host() == {("v4", app_repo["v1"])}
+    assert version_on_each_web_host() == {("v5", app_repo["v1"])}
 
 
 def test_down_removes_everything(local_farm):
