@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from farmhand import __version__, deploy, releases
+from farmhand import __version__, deploy
 from farmhand.console import error, info, out, step
 from farmhand.errors import FarmError
 from farmhand.local import hostfix
@@ -116,7 +116,7 @@ def info_cmd(farm: str | None, as_json: bool) -> None:
       farm info -f staging
     """
     target = resolve(farm)
-    current = deploy.current_release(releases.list_releases(deploy.ssm_client(target), target.farm))
+    current = deploy.current_release(deploy.release_history(target))
     counts = {role: len(target.hosts_with_role(role)) for role in target.project.roles}
     urls = _app_urls(target)
     if as_json:
@@ -234,7 +234,7 @@ def deploy_cmd(farm: str | None, ref: str, repo: str | None, force: bool) -> Non
     """
     target = resolve(farm)
     plan = deploy.plan_deploy(target, ref, repo)
-    current = deploy.current_release(releases.list_releases(deploy.ssm_client(target), target.farm))
+    current = deploy.current_release(deploy.release_history(target))
     if current is not None and current.sha == plan.sha and not force:
         info(f"{target.farm} already runs {plan.sha[:7]} as {current.label}: nothing to deploy")
         info("(--force deploys it again)")
@@ -256,7 +256,7 @@ def releases_cmd(farm: str | None, limit: int, as_json: bool) -> None:
       farm releases -f staging
     """
     target = resolve(farm)
-    history = releases.list_releases(deploy.ssm_client(target), target.farm)
+    history = deploy.release_history(target)
     current = deploy.current_release(history)
     shown = list(reversed(history))[:limit]
     if as_json:
@@ -292,7 +292,7 @@ def rollback_cmd(farm: str | None, release: str | None, repo: str | None) -> Non
       farm rollback -f staging v41
     """
     target = resolve(farm)
-    history = releases.list_releases(deploy.ssm_client(target), target.farm)
+    history = deploy.release_history(target)
     _run_release(target, deploy.plan_rollback(target, history, release, repo))
 
 

@@ -45,6 +45,11 @@ def ssm_client(target: Target) -> Any:
     return aws.client("ssm", target.project.region)
 
 
+def release_history(target: Target) -> list[Release]:
+    """The farm's releases, oldest first."""
+    return releases.list_releases(ssm_client(target), target.farm)
+
+
 def current_release(history: list[Release]) -> Release | None:
     """The release the farm runs: the newest that succeeded."""
     done = [r for r in history if r.status == "succeeded"]
