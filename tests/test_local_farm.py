@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -68,14 +69,19 @@ def farm_containers() -> dict[str, dict]:
     return {c["Labels"]["farmhand.host"]: c for c in found}
 
 
-def ec2_instances(env: dict[str, str]) -> dict[str, dict]:
-    ec2 = boto3.client(
-        "ec2",
+def aws(service: str, env: dict[str, str]) -> Any:
+    """A boto3 client for the local farm's moto, from the farm's environment."""
+    return boto3.client(
+        service,
         endpoint_url=env["AWS_ENDPOINT_URL"],
         region_name=env["AWS_REGION"],
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def ec2_instances(env: dict[str, str]) -> dict[str, dict]:
+    ec2 = aws("ec2", env)
     found = {}
     for res in ec2.describe_instances(Filters=[{"Name": "tag:farm", "Values": [FARM]}])["Reservations"]:
         for inst in res["Instances"]:
@@ -190,13 +196,7 @@ def test_check_mode_reports_no_drift_on_a_converged_farm(local_farm):
 
 def test_secrets_live_in_ssm_and_never_in_ansible_output(local_farm):
     env = farm_env()
-    ssm = boto3.client(
-        "ssm",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name=env["AWS_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    ssm = aws("ssm", env)
     params = ssm.get_parameters_by_path(Path=f"/farmhand/{FARM}/secrets/", WithDecryption=True)["Parameters"]
     assert {p["Name"].rsplit("/", 1)[1]: p["Type"] for p in params} == {
         "database_password": "SecureString",

@@ -57,6 +57,9 @@ def test_app_env_writes_a_file_the_shell_reads_back(tmp_path):
         ["sh", "-c", f'set -a; . {target}; printf %s "$TRICKY"'], capture_output=True, text=True, check=True
     )
     assert shell.stdout == value
+    # app-env runs a program with exactly that environment.
+    runner = subprocess.run([str(tmp_path / "app-env"), "printenv", "TRICKY"], capture_output=True, text=True)
+    assert runner.stdout == value + "\n"
 
 
 def test_app_env_values_never_appear_in_output_even_verbose(tmp_path):
@@ -116,21 +119,6 @@ def test_common_refuses_bad_variables_before_any_task(tmp_path, variables, messa
     assert "Validating arguments against arg spec" in proc.stdout
     assert message in proc.stdout
     assert "Install the base packages" not in proc.stdout
-
-
-def test_app_env_command_runs_programs_with_the_environment(tmp_path):
-    target = tmp_path / "app.env"
-    group = subprocess.run(["id", "-gn"], capture_output=True, text=True, check=True).stdout.strip()
-    value = "two words and $NOT_EXPANDED"
-    proc = play(
-        tmp_path,
-        "app_env",
-        f"app_env_file: {target}\napp_env_group: {group}\napp_env_exec_path: {tmp_path / 'app-env'}\n"
-        f"app_env_vars: {json.dumps({'GREETING': value})}",
-    )
-    assert proc.returncode == 0, proc.stdout
-    out = subprocess.run([str(tmp_path / "app-env"), "printenv", "GREETING"], capture_output=True, text=True)
-    assert out.stdout == value + "\n"
 
 
 def test_maintenance_entry_point_turns_the_flag_on_and_off_and_check_mode_changes_nothing(tmp_path):
