@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -223,3 +224,55 @@ def parameters(endpoint: str) -> dict[str, str]:
     ):
         found.update({p["Name"]: p["Value"] for p in page["Parameters"]})
     return found
+
+
+@pytest.fixture
+def farms(fleet: Fleet) -> dict[str, dict[str, str]]:
+    """Running farms (demo with a `worker,cron` host, staging, dbonly without web hosts) and one whose
+    hosts are all stopped."""
+    hosts = [
+        fleet.add("demo", "web", "demo-web-1"),
+        fleet.add("demo", "web", "demo-web-2"),
+        fleet.add("demo", "worker,cron", "demo-worker-cron-1"),
+        fleet.add("demo", "db", "demo-db-1"),
+        fleet.add("staging", "web", "staging-web-1"),
+        fleet.add("staging", "worker", "staging-worker-1"),
+        fleet.add("halted", "web", "halted-web-1"),
+        fleet.add("halted", "worker", "halted-worker-1"),
+        fleet.add("dbonly", "db", "dbonly-db-1"),
+    ]
+    by_name = {h["name"]: h for h in hosts}
+    fleet.stop(by_name["halted-web-1"]["id"], by_name["halted-worker-1"]["id"])
+    return by_name
+
+
+def assert_ok(proc: subprocess.CompletedProcess[str]) -> None:
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def fake_playbook(tmp_path: Path, body: str) -> tuple[str, Path]:
+    """A PATH whose ansible-playbook records its arguments and the release file it was given."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir(exist_ok=True)
+    calls = tmp_path / "calls.log"
+    (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    fake = bin_dir / "ansible-playbook"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> "{calls}"\n'
+        'for a in "$@"; do case "$a" in @*) /bin/cat "${a#@}" >> "'
+        + str(calls)
+        + '.json"; echo >> "'
+        + str(calls)
+        + '.json";; esac; done\n'
+        + body
+    )
+    fake.chmod(0o755)
+    return f"{bin_dir}{os.pathsep}{ANSIBLE_BIN}", calls
+
+
+OK_RECAP = (
+    "echo 'PLAY RECAP *****'\n"
+    "echo 'demo-web-1 : ok=5 changed=2 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0'\n"
+)

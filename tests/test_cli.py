@@ -14,9 +14,11 @@ import pytest
 import yaml
 from conftest import (
     ANSIBLE_BIN,
+    OK_RECAP,
     REPO_ROOT,
-    Fleet,
     ansible_inventory,
+    assert_ok,
+    fake_playbook,
     farm,
     inventory_list,
     parameters,
@@ -33,33 +35,8 @@ CONFIGURED_FARMS = {
 KNOWN_FARMS = ", ".join(sorted(CONFIGURED_FARMS | {"demo", "staging", "halted", "dbonly"}))
 
 
-@pytest.fixture
-def farms(fleet: Fleet) -> dict[str, dict[str, str]]:
-    """Running farms (demo with a `worker,cron` host, staging, dbonly without web hosts) and one whose
-    hosts are all stopped."""
-    hosts = [
-        fleet.add("demo", "web", "demo-web-1"),
-        fleet.add("demo", "web", "demo-web-2"),
-        fleet.add("demo", "worker,cron", "demo-worker-cron-1"),
-        fleet.add("demo", "db", "demo-db-1"),
-        fleet.add("staging", "web", "staging-web-1"),
-        fleet.add("staging", "worker", "staging-worker-1"),
-        fleet.add("halted", "web", "halted-web-1"),
-        fleet.add("halted", "worker", "halted-worker-1"),
-        fleet.add("dbonly", "db", "dbonly-db-1"),
-    ]
-    by_name = {h["name"]: h for h in hosts}
-    fleet.stop(by_name["halted-web-1"]["id"], by_name["halted-worker-1"]["id"])
-    return by_name
-
-
 def demo_hosts(farms: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     return {name: h for name, h in farms.items() if h["farm"] == "demo"}
-
-
-def assert_ok(proc: subprocess.CompletedProcess[str]) -> None:
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    assert "Traceback" not in proc.stdout + proc.stderr
 
 
 # -- help ----------------------------------------------------------------------------------------
@@ -390,6 +367,57 @@ BAD_INPUT: dict[str, Bad] = {
     "maintenance-off-unknown-farm": Bad(("maintenance:off", "-f", "nope"), "unknown farm 'nope'"),
     "maintenance-no-farm": Bad(("maintenance",), "no farm given"),
     "info-unknown-farm": Bad(("info", "-f", "nope"), "unknown farm 'nope'"),
+    # config vars (checked before a parameter is written, a release recorded or a host contacted)
+    "config-set-nothing": Bad(("config:set", "-f", "demo"), "no config vars given"),
+    "config-set-no-equals": Bad(("config:set", "-f", "demo", "GREETING"), "'GREETING' is not KEY=VALUE"),
+    "config-set-leading-digit": Bad(("config:set", "-f", "demo", "1KEY=x"), "invalid config var name '1KEY'"),
+    "config-set-hyphen": Bad(("config:set", "-f", "demo", "MY-KEY=x"), "invalid config var name 'MY-KEY'"),
+    "config-set-empty-name": Bad(("config:set", "-f", "demo", "=x"), "invalid config var name ''"),
+    "config-set-dot": Bad(("config:set", "-f", "demo", "a.b=x"), "invalid config var name 'a.b'"),
+    "config-set-name-too-long": Bad(("config:set", "-f", "demo", "K" * 256 + "=x"), "(at most 255)"),
+    "config-set-reserved-database-url": Bad(
+        ("config:set", "-f", "demo", "DATABASE_URL=postgres://elsewhere/db"),
+        "DATABASE_URL is set by Farmhand (the farm's database): it cannot be a config var",
+    ),
+    "config-set-reserved-rails-env": Bad(
+        ("config:set", "-f", "demo", "RAILS_ENV=staging"), "RAILS_ENV is set by Farmhand (farmhand_rails_env"
+    ),
+    "config-set-empty-value": Bad(
+        ("config:set", "-f", "demo", "EMPTY="),
+        "EMPTY has an empty value: SSM Parameter Store cannot hold one",
+    ),
+    "config-set-twice": Bad(("config:set", "-f", "demo", "A=1", "A=2"), "A is given twice"),
+    "config-set-too-big": Bad(
+        ("config:set", "-f", "demo", "BIG=" + "é" * 4097), "the value of BIG is 8194 bytes"
+    ),
+    "config-set-not-utf8": Bad(
+        ("config:set", "-f", "demo", "RAW=a\udcffb"), "the value of RAW is not valid UTF-8"
+    ),
+    "config-set-one-bad-of-two": Bad(
+        ("config:set", "-f", "demo", "GOOD=fine", "BAD NAME=x"), "invalid config var name 'BAD NAME'"
+    ),
+    "config-set-unknown-farm": Bad(("config:set", "-f", "nope", "A=1"), "unknown farm 'nope'"),
+    "config-set-stopped-farm": Bad(
+        ("config:set", "-f", "halted", "A=1"), "farm 'halted' has no running hosts"
+    ),
+    "config-set-no-farm": Bad(("config:set", "A=1"), "no farm given"),
+    "config-set-no-credentials": Bad(
+        ("config:set", "-f", "demo", "A=1"),
+        "no AWS credentials found",
+        unset=("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+        setup=_no_credentials,
+    ),
+    "config-unset-nothing": Bad(("config:unset", "-f", "demo"), "no config var names given"),
+    "config-unset-not-set": Bad(("config:unset", "-f", "demo", "MISSING"), "not set on farm 'demo': MISSING"),
+    "config-unset-bad-name": Bad(("config:unset", "-f", "demo", "NO=PE"), "invalid config var name 'NO=PE'"),
+    "config-get-not-set": Bad(("config:get", "-f", "demo", "MISSING"), "MISSING is not set on farm 'demo'"),
+    "config-get-bad-name": Bad(("config:get", "-f", "demo", "$(id)"), "invalid config var name '$(id)'"),
+    "config-get-no-key": Bad(("config:get", "-f", "demo"), "Missing argument 'KEY'"),
+    "config-two-formats": Bad(
+        ("config", "-f", "demo", "--json", "--shell"), "--json and --shell are two formats"
+    ),
+    "config-unknown-farm": Bad(("config", "-f", "nope"), "unknown farm 'nope'"),
+    "config-invalid-farm": Bad(("config", "-f", "Demo"), f"{INVALID} 'Demo'"),
 }
 
 
@@ -496,31 +524,6 @@ def test_converge_runs_site_yml_limited_to_the_farm_and_role(aws_env, farms, tmp
 # -- deploy, releases, rollback, with a stand-in for ansible-playbook ----------------------------
 
 
-def fake_playbook(tmp_path: Path, body: str) -> tuple[str, Path]:
-    """A PATH whose ansible-playbook records its arguments and the release file it was given."""
-    bin_dir = tmp_path / "fake-bin"
-    bin_dir.mkdir(exist_ok=True)
-    calls = tmp_path / "calls.log"
-    (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
-    fake = bin_dir / "ansible-playbook"
-    fake.write_text(
-        "#!/bin/sh\n"
-        f'echo "$*" >> "{calls}"\n'
-        'for a in "$@"; do case "$a" in @*) /bin/cat "${a#@}" >> "'
-        + str(calls)
-        + '.json"; echo >> "'
-        + str(calls)
-        + '.json";; esac; done\n'
-        + body
-    )
-    fake.chmod(0o755)
-    return f"{bin_dir}{os.pathsep}{ANSIBLE_BIN}", calls
-
-
-OK_RECAP = (
-    "echo 'PLAY RECAP *****'\n"
-    "echo 'demo-web-1 : ok=5 changed=2 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0'\n"
-)
 FAILED_BUILD = (
     "echo 'TASK [app_release : Build the release] *****'\n"
     "echo 'fatal: [demo-web-2]: FAILED! => {}'\n"

@@ -454,6 +454,76 @@ def test_rollback_returns_to_v1_code_as_a_new_release_without_migrations(local_f
     assert rows[0]["current"] is True
 
 
+# -- config vars --------------------------------------------------------------------------------
+
+TRICKY = 'it\'s "quoted" $HOME `id` back\\slash a=b\nsecond line é ✓ {{ 7 * 7 }} {% raw %}'
+CONFIG = {"FARMHAND_ENV_CHECK_KEYS": "GREETING,TRICKY", "GREETING": "hello from ssm", "TRICKY": TRICKY}
+
+
+def env_check(host: str, key: str) -> tuple[int, Any]:
+    """What the app's /env-check answers for KEY on one web host (status, value)."""
+    proc = run(
+        "podman", "exec", f"farmhand-{host}", "curl", "-s", "-w", "\n%{http_code}",
+        f"http://127.0.0.1/env-check?key={key}",
+    )  # fmt: skip
+    body, _, status = proc.stdout.rpartition("\n")
+    return int(status), json.loads(body).get("value")
+
+
+def app_env_value(key: str) -> str | None:
+    """KEY as `app-env` (migrations, cron jobs, one-off commands) has it on the worker/cron host."""
+    proc = run("podman", "exec", "farmhand-ci-db-worker-cron-1", "/usr/local/bin/app-env", "printenv", key)
+    return proc.stdout.removesuffix("\n") if proc.returncode == 0 else None
+
+
+def test_config_set_reaches_every_app_host_as_one_release(local_farm):
+    masters = unicorn_masters()
+    with Load(f"{app_url()}/books") as load:
+        done = farm("config:set", "-f", FARM, *(f"{k}={v}" for k, v in CONFIG.items()))
+    assert "Released v6 to ci: Set FARMHAND_ENV_CHECK_KEYS, GREETING, TRICKY config vars" in done.stdout
+    assert "hello from ssm" not in done.stdout + done.stderr
+    assert load.result.requests > 100
+    assert (load.result.non_2xx, load.result.socket_errors) == (0, 0), load.result.output
+    for host in ("ci-web-1", "ci-web-2"):
+        assert env_check(host, "TRICKY") == (200, TRICKY)
+        assert env_check(host, "GREETING") == (200, "hello from ssm")
+    assert app_env_value("TRICKY") == TRICKY
+    after = unicorn_masters()
+    assert all(after[h] != masters[h] for h in masters)
+    row = release_rows()[0]
+    assert (row["version"], row["kind"], row["status"]) == (6, "config", "succeeded")
+    assert farm("config:get", "-f", FARM, "TRICKY").stdout == TRICKY + "\n"
+
+
+def test_config_values_never_appear_in_ansible_output_or_other_files(local_farm):
+    env = farm_env()
+    verbose = run("ansible-playbook", "playbooks/config.yml", "--limit", f"farm_{FARM}", "-vvv", env=env)
+    assert verbose.returncode == 0, verbose.stdout[-3000:]
+    assert len(verbose.stdout) > 100_000
+    for secret in ("hello from ssm", "second line é ✓"):
+        assert secret not in verbose.stdout + verbose.stderr
+        for host in ("ci-web-1", "ci-db-worker-cron-1"):
+            places = ("/etc", "/srv", "/var/log", "/tmp")
+            grep = run("podman", "exec", f"farmhand-{host}", "grep", "-rlF", secret, *places)
+            assert grep.stdout.split() == ["/etc/farmhand/bookshelf.env"], host
+        local = run("grep", "-rlF", secret, str(ROOT / ".farm"), "--exclude-dir=image")
+        assert local.stdout == "", local.stdout
+
+
+def test_rollback_restores_the_config_of_the_release_it_returns_to(local_farm, app_repo):
+    rolled = farm("rollback", "-f", FARM, "--repo", app_repo["path"])
+    assert "Rollback to v5" in rolled.stdout and "Released v7" in rolled.stdout
+    # v5 ran with no config vars: they are gone from SSM, the env file and the processes.
+    params = aws("ssm", farm_env()).get_parameters_by_path(Path=f"/farmhand/{FARM}/config/")["Parameters"]
+    assert params == []
+    for host in ("ci-web-1", "ci-web-2"):
+        assert env_check(host, "GREETING")[0] == 404  # the allow-list var went too
+    assert app_env_value("GREETING") is None
+    assert version_on_each_web_host() == {("v7", app_repo["v1"])}
+    rows = release_rows()
+    assert rows[0]["config_version"] == next(r for r in rows if r["version"] == 5)["config_version"]
+
+
 def test_restart_under_load_drops_no_request(local_farm):
     before = unicorn_masters()
     with Load(f"{app_url()}/books") as load:
@@ -485,7 +555,7 @@ def test_converge_after_deploys_changes_nothing(local_farm, app_repo):
     again = farm("converge", "-f", FARM)
     recap = parse_recap(again.stdout.splitlines())
     assert {h: c["changed"] for h, c in recap.items()} == NO_CHANGES
-    assert version_on_each_web_host() == {("v5", app_repo["v1"])}
+    assert version_on_each_web_host() == {("v7", app_repo["v1"])}
 
 
 def test_down_removes_everything(local_farm):

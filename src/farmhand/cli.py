@@ -6,14 +6,13 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.table import Table
 
-from farmhand import __version__, deploy
+from farmhand import __version__, config_cli, deploy
 from farmhand.console import error, info, out, step
 from farmhand.errors import FarmError
 from farmhand.local import hostfix
@@ -21,11 +20,10 @@ from farmhand.local.farm import LocalFarm
 from farmhand.local.image import ensure_image
 from farmhand.local.podman import require
 from farmhand.local.shape import parse_args
+from farmhand.options import fail, farm_option
 from farmhand.project import Project, validate_farm
 from farmhand.runner import describe_failures, limit_for, playbook_command, run_module, run_playbook
 from farmhand.target import Target, resolve
-
-F = Callable[..., Any]
 
 
 class HerokuGroup(click.Group):
@@ -48,16 +46,6 @@ class HerokuGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
-
-
-def farm_option(func: F) -> F:
-    return click.option(
-        "-f",
-        "--farm",
-        envvar="FARMHAND_FARM",
-        metavar="FARM",
-        help="The farm (like a Heroku app). Default: $FARMHAND_FARM.",
-    )(func)
 
 
 @click.group(cls=HerokuGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -183,13 +171,8 @@ def converge(farm: str | None, role: str | None, check: bool, diff: bool) -> Non
     step("Summary")
     out.print(summary)
     if not result.ok:
-        raise click.exceptions.Exit(_report_failure(f"converge failed on {describe_failures(result)}"))
+        raise fail(f"converge failed on {describe_failures(result)}")
     info(f"{len(result.recap)} hosts, {result.changed} changes{mode}")
-
-
-def _report_failure(message: str) -> int:
-    error(message)
-    return 1
 
 
 # -- deploys and releases ------------------------------------------------------------------------
@@ -201,7 +184,7 @@ def _run_release(target: Target, plan: deploy.Plan) -> None:
     try:
         release = deploy.run(target, plan, say=info)
     except deploy.DeployFailed as exc:
-        raise click.exceptions.Exit(_report_failure(str(exc))) from None
+        raise fail(str(exc)) from None
     step(f"Released {release.label} ({plan.sha[:7]}) to {target.farm}")
     for url in _app_urls(target):
         info(f"The app answers at {url}")
@@ -332,7 +315,7 @@ def _playbook_or_exit(target: Target, playbook: str, limit: str, *extra: str) ->
         target.project, playbook_command(target.project, playbook, limit, extra_args=extra), target.env
     )
     if not result.ok:
-        raise click.exceptions.Exit(_report_failure(f"{playbook} failed on {describe_failures(result)}"))
+        raise fail(f"{playbook} failed on {describe_failures(result)}")
 
 
 def _web_hosts(target: Target) -> list[str]:
@@ -398,14 +381,18 @@ def maintenance_status(farm: str | None) -> None:
     states = {h: ("on" if found.get(h, {}).get("stat", {}).get("exists") else "off") for h in hosts}
     missing = [h for h in hosts if h not in found]
     if missing:
-        raise click.exceptions.Exit(
-            _report_failure(f"could not read maintenance mode on {', '.join(missing)}")
-        )
+        raise fail(f"could not read maintenance mode on {', '.join(missing)}")
     if len(set(states.values())) == 1:
         click.echo(next(iter(states.values())))
     else:
         for host, state in sorted(states.items()):
             click.echo(f"{host}: {state}")
+
+
+# -- config vars (farmhand.config_cli) ------------------------------------------------------------
+
+for _command in config_cli.COMMANDS:
+    cli.add_command(_command)
 
 
 # -- local ---------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
-"""Deploys and rollbacks: pick the commit, record the release, run playbooks/deploy.yml.
+"""Releases: deploys, rollbacks and config changes. Pick the commit and the config, record the
+release, run the playbook.
 
-The work happens in the playbook (build on every app host, migrate once, switch `current`,
-rolling restart of the web hosts). This module only checks the request before anything
-changes, records the numbered release in SSM and turns the outcome into one clear line.
+The work happens in the playbooks (deploy.yml: build on every app host, write the env file,
+migrate once, switch `current`, rolling restart of the web hosts; config.yml: write the env file,
+rolling restart). This module only checks the request before anything changes, records the
+numbered release in SSM (with the config version it runs with) and turns the outcome into one
+clear line.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from farmhand import app, aws, releases
+from farmhand import config as config_vars
 from farmhand.errors import FarmError
 from farmhand.releases import Release
 from farmhand.runner import PlaybookResult, describe_failures, limit_for, playbook_command, run_playbook
@@ -39,6 +43,8 @@ class Plan:
     description: str
     kind: str
     migrate: bool
+    # A rollback returns to its release's config too: that config version (None: leave the config).
+    config_version: int | None = None
 
 
 def ssm_client(target: Target) -> Any:
@@ -99,6 +105,10 @@ def plan_rollback(
         raise FarmError(f"{wanted.label} {wanted.status}: roll back to a release that succeeded")
     elif wanted.version == current.version:
         raise FarmError(f"{wanted.label} is the current release: nothing to roll back")
+    elif not wanted.sha:
+        raise FarmError(f"{wanted.label} was a config change before the first deploy: it has no code")
+    if wanted.config_version is not None:  # readable before anything changes
+        config_vars.load_version(ssm_client(target), target.farm, wanted.config_version)
     repo = app.app_repo(target.project, target.farm, repo_override)
     archive = app.archive(repo, wanted.sha, target.project.state_dir / "archives")
     return Plan(
@@ -107,14 +117,29 @@ def plan_rollback(
         description=f"Rollback to {wanted.label}",
         kind="rollback",
         migrate=False,
+        config_version=wanted.config_version,
     )
 
 
 def run(target: Target, plan: Plan, say: Say) -> Release:
-    """Record the release, run the deploy playbook, record how it ended."""
+    """Record the release, put its config in place, run the deploy playbook, record how it ended."""
     ssm = ssm_client(target)
-    release = releases.create(ssm, target.farm, plan.sha, plan.description, kind=plan.kind)
+    if plan.config_version is None:  # a deploy runs with the config as it is now
+        version = config_vars.record_version(ssm, target.farm, config_vars.read(ssm, target.farm))
+    else:
+        version = plan.config_version
+    release = releases.create(
+        ssm, target.farm, plan.sha, plan.description, kind=plan.kind, config_version=version
+    )
     say(f"Recorded {release.label}: {plan.description}")
+    if plan.config_version is not None:
+        try:
+            change = config_vars.restore(ssm, target.farm, plan.config_version)
+        except FarmError as exc:
+            releases.finish(ssm, target.farm, release, "failed", f"config not restored: {exc}")
+            raise
+        if not change.empty:
+            say(f"Config vars as in config version {plan.config_version}: {config_vars.describe(change)}")
     extra = {
         "farmhand_release": {
             "name": release.dir_name,
@@ -124,7 +149,27 @@ def run(target: Target, plan: Plan, say: Say) -> Release:
             "migrate": plan.migrate,
         }
     }
-    result = _run_deploy_playbook(target, extra)
+    return _finish(ssm, target, release, _run_playbook(target, "deploy.yml", extra))
+
+
+def run_config_change(target: Target, change: config_vars.Change, say: Say) -> Release:
+    """Record a config release (the live config is already written), apply it, record how it ended.
+
+    The release runs the current release's code with the new config, as Heroku's does.
+    """
+    ssm = ssm_client(target)
+    version = config_vars.record_version(ssm, target.farm, change.after)
+    current = current_release(release_history(target))
+    description = config_vars.describe(change)
+    release = releases.create(
+        ssm, target.farm, current.sha if current else "", description, kind="config", config_version=version
+    )
+    say(f"Recorded {release.label}: {description}")
+    extra = {"farmhand_config_restart": current is not None}
+    return _finish(ssm, target, release, _run_playbook(target, "config.yml", extra))
+
+
+def _finish(ssm: Any, target: Target, release: Release, result: PlaybookResult) -> Release:
     if result.ok:
         releases.finish(ssm, target.farm, release, "succeeded")
         return release
@@ -133,7 +178,7 @@ def run(target: Target, plan: Plan, say: Say) -> Release:
     raise DeployFailed(f"{release.label} failed on {where}; `farm releases -f {target.farm}` shows what runs")
 
 
-def _run_deploy_playbook(target: Target, extra: dict[str, Any]) -> PlaybookResult:
+def _run_playbook(target: Target, playbook: str, extra: dict[str, Any]) -> PlaybookResult:
     state = target.project.state_dir
     state.mkdir(parents=True, exist_ok=True)
     fd, path = tempfile.mkstemp(prefix="release-", suffix=".json", dir=state)
@@ -141,7 +186,7 @@ def _run_deploy_playbook(target: Target, extra: dict[str, Any]) -> PlaybookResul
         with os.fdopen(fd, "w") as handle:
             json.dump(extra, handle)
         cmd = playbook_command(
-            target.project, "deploy.yml", limit_for(target.farm), extra_args=["-e", f"@{path}"]
+            target.project, playbook, limit_for(target.farm), extra_args=["-e", f"@{path}"]
         )
         return run_playbook(target.project, cmd, target.env)
     finally:

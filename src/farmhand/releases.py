@@ -68,12 +68,16 @@ def _put(ssm: Any, farm: str, release: Release, overwrite: bool) -> None:
     )
 
 
-def create(ssm: Any, farm: str, sha: str, description: str, kind: str = "deploy") -> Release:
+def create(
+    ssm: Any, farm: str, sha: str, description: str, kind: str = "deploy", config_version: int | None = None
+) -> Release:
     """Record a new pending release with the next free number."""
     for _ in range(20):
         existing = list_releases(ssm, farm)
         version = (existing[-1].version + 1) if existing else 1
-        release = Release(version=version, sha=sha, description=description, kind=kind)
+        release = Release(
+            version=version, sha=sha, description=description, kind=kind, config_version=config_version
+        )
         try:
             with aws_errors():
                 _put(ssm, farm, release, overwrite=False)

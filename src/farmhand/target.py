@@ -41,8 +41,12 @@ def environment_for(project: Project, farm: str) -> tuple[bool, dict[str, str]]:
     return False, env
 
 
-def resolve(farm: str | None, refresh: bool = False) -> Target:
-    """Validate the farm and find its hosts; every way this can fail is one clear FarmError."""
+def resolve(farm: str | None, refresh: bool = False, with_hosts: bool = True) -> Target:
+    """Validate the farm and find its hosts; every way this can fail is one clear FarmError.
+
+    with_hosts=False stops once the farm is known to run (its EC2 instances), without asking the
+    inventory for its hosts: for commands that only talk to AWS (`farm config`).
+    """
     project = Project.locate()
     name = validate_farm(farm)
     local, env = environment_for(project, name)
@@ -58,6 +62,8 @@ def resolve(farm: str | None, refresh: bool = False) -> Target:
     running = [i for i in instances if i["State"]["Name"] in RUNNING]
     if not running:
         raise FarmError(f"farm {name!r} has no running hosts ({len(instances)} stopped or stopping)")
+    if not with_hosts:
+        return Target(project=project, farm=name, local=local, env=env)
     inventory: dict[str, Any] = inventory_list(project, env, refresh=refresh)
     hosts = farm_hosts(inventory, name)
     if not hosts:
