@@ -27,6 +27,8 @@ class PlaybookResult:
     recap: dict[str, dict[str, int]] = field(default_factory=dict)
     # (host, task) for every task that failed, in order.
     failures: list[tuple[str, str]] = field(default_factory=list)
+    # Every line Ansible printed.
+    output: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -122,14 +124,27 @@ def run_playbook(
                 sys.stdout.write(line)
                 sys.stdout.flush()
         returncode = proc.wait()
-    return PlaybookResult(returncode=returncode, recap=parse_recap(lines), failures=parse_failures(lines))
+    return PlaybookResult(
+        returncode=returncode, recap=parse_recap(lines), failures=parse_failures(lines), output=lines
+    )
 
 
 def run_module(
-    project: Project, env: Mapping[str, str], pattern: str, module: str, args: str
+    project: Project,
+    env: Mapping[str, str],
+    pattern: str,
+    module: str,
+    args: str | Mapping[str, Any],
+    become_user: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run one module on the hosts of PATTERN (`ansible -o`): the result of each host that succeeded."""
-    cmd = ["ansible", pattern, "-m", module, "-a", args, "-o"]
+    """Run one module on the hosts of PATTERN (`ansible -o`): the result of each host that succeeded.
+
+    ARGS is key=value text or a mapping (passed as JSON, so values may hold spaces and quotes).
+    """
+    text = args if isinstance(args, str) else json.dumps(dict(args))
+    cmd = ["ansible", pattern, "-m", module, "-a", text, "-o"]
+    if become_user:
+        cmd += ["--become", "--become-user", become_user]
     proc = subprocess.run(
         cmd,
         cwd=project.root,
