@@ -143,9 +143,10 @@ def pg_promote(farm: str | None, follower: str | None, force: bool, max_lag: int
 
 def _follow(target: Target, host: str) -> None:
     step(f"Re-seeding {host} as a follower of {target.farm}'s primary")
-    cmd = playbook_command(
-        target.project, "site.yml", host, extra_args=["-e", '{"postgres_replica_reseed": true}']
-    )
+    # The primary too: it creates the follower's slot and, in synchronous mode, waits for it again.
+    primary = target.hosts_with_role("db")[0].name
+    extra = ["-e", '{"postgres_replica_reseed": true}']
+    cmd = playbook_command(target.project, "site.yml", f"{host}:{primary}", extra_args=extra)
     result = run_playbook(target.project, cmd, target.env)
     if not result.ok:
         raise fail(f"re-seeding {host} failed on {describe_failures(result)}")
