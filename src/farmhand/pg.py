@@ -111,19 +111,25 @@ class Promotion:
         }
 
 
+def check_follower(target: Target, follower: str | None) -> None:
+    """Refuse a farm without followers or an unknown follower, before asking any host."""
+    names = [h.name for h in target.hosts_with_role("db_follower")]
+    if not names:
+        raise FarmError(
+            f"farm {target.farm!r} has no followers (hosts tagged db_follower): nothing to promote"
+        )
+    if follower is not None and follower not in names:
+        raise FarmError(f"unknown follower {follower!r}: the farm's followers are {', '.join(names)}")
+
+
 def plan_promote(
     target: Target, hosts: list[DbHost], follower: str | None, force: bool, max_lag: int
 ) -> Promotion:
     """Check a promotion before anything changes; every refusal is one clear FarmError."""
+    check_follower(target, follower)
     followers = [h for h in hosts if h.tagged == "db_follower"]
     primaries = [h for h in hosts if h.tagged == "db"]
-    if not followers:
-        raise FarmError(
-            f"farm {target.farm!r} has no followers (hosts tagged db_follower): nothing to promote"
-        )
     names = [h.name for h in followers]
-    if follower is not None and follower not in names:
-        raise FarmError(f"unknown follower {follower!r}: the farm's followers are {', '.join(names)}")
     primary = primaries[0] if primaries else None
     if force:
         live = [h for h in followers if h.answered and h.standby and (follower is None or h.name == follower)]

@@ -119,6 +119,7 @@ def pg_promote(farm: str | None, follower: str | None, force: bool, max_lag: int
       farm pg:promote -f staging --force       (the primary is gone)
     """
     target = resolve(farm, refresh=True)  # the role tags change with cutovers: never a cached inventory
+    pg.check_follower(target, follower)
     promotion = pg.plan_promote(target, pg.db_hosts(target), follower, force, max_lag)
     kind = "Forced promotion" if force else "Switchover"
     step(f"{kind}: {promotion.follower} becomes the primary of {target.farm}")
