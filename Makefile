@@ -60,6 +60,7 @@ demo: deps ## Bring up the local demo farm, converge it and deploy the sample ap
 	@echo "  Converge:   farm converge -f $(DEMO_FARM)"
 	@echo "  Deploy:     farm deploy -f $(DEMO_FARM) [--ref REF]; farm releases -f $(DEMO_FARM); farm rollback -f $(DEMO_FARM)"
 	@echo "  Config:     farm config:set -f $(DEMO_FARM) KEY=VALUE; farm config -f $(DEMO_FARM) --reveal; farm config:unset -f $(DEMO_FARM) KEY"
+	@echo "  Database:   farm pg:info -f $(DEMO_FARM); farm pg:promote -f $(DEMO_FARM) --reseed; echo 'select 1' | farm psql -f $(DEMO_FARM)"
 	@echo "  Web tier:   farm restart -f $(DEMO_FARM); farm maintenance:on|off -f $(DEMO_FARM)"
 	@echo "  Ansible:    eval \"\$$(farm local env -f $(DEMO_FARM))\"; ansible-inventory --graph"
 	@echo "  State:      $(CURDIR)/.farm (keys, moto, caches)"

@@ -228,8 +228,8 @@ def parameters(endpoint: str) -> dict[str, str]:
 
 @pytest.fixture
 def farms(fleet: Fleet) -> dict[str, dict[str, str]]:
-    """Running farms (demo with a `worker,cron` host, staging, dbonly without web hosts) and one whose
-    hosts are all stopped."""
+    """Running farms (demo with a `worker,cron` host, staging, dbonly without web hosts, pgf with a
+    primary and a follower) and one whose hosts are all stopped."""
     hosts = [
         fleet.add("demo", "web", "demo-web-1"),
         fleet.add("demo", "web", "demo-web-2"),
@@ -240,6 +240,8 @@ def farms(fleet: Fleet) -> dict[str, dict[str, str]]:
         fleet.add("halted", "web", "halted-web-1"),
         fleet.add("halted", "worker", "halted-worker-1"),
         fleet.add("dbonly", "db", "dbonly-db-1"),
+        fleet.add("pgf", "db", "pgf-db-1"),
+        fleet.add("pgf", "db_follower", "pgf-db-follower-1"),
     ]
     by_name = {h["name"]: h for h in hosts}
     fleet.stop(by_name["halted-web-1"]["id"], by_name["halted-worker-1"]["id"])

@@ -32,7 +32,7 @@ from farmhand.local.moto import MotoServer
 CONFIGURED_FARMS = {
     p.name.removeprefix("farm_").removesuffix(".yml") for p in (REPO_ROOT / "group_vars").glob("farm_*")
 }
-KNOWN_FARMS = ", ".join(sorted(CONFIGURED_FARMS | {"demo", "staging", "halted", "dbonly"}))
+KNOWN_FARMS = ", ".join(sorted(CONFIGURED_FARMS | {"demo", "staging", "halted", "dbonly", "pgf"}))
 
 
 def demo_hosts(farms: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
@@ -175,7 +175,8 @@ def test_inventory_graph_groups_by_farm_and_role(aws_env, farms):
     assert groups["role_web"] == {"demo-web-1", "demo-web-2", "staging-web-1"}
     assert groups["role_worker"] == {"demo-worker-cron-1", "staging-worker-1"}
     assert groups["role_cron"] == {"demo-worker-cron-1"}
-    assert groups["role_db"] == {"demo-db-1", "dbonly-db-1"}
+    assert groups["role_db"] == {"demo-db-1", "dbonly-db-1", "pgf-db-1"}
+    assert groups["role_db_follower"] == {"pgf-db-follower-1"}
     assert groups["farm_dbonly"] == {"dbonly-db-1"}
     # No group for a comma-joined tag: the host is in each of its roles.
     assert not [g for g in groups if "," in g]
@@ -377,7 +378,7 @@ BAD_INPUT: dict[str, Bad] = {
     "config-set-name-too-long": Bad(("config:set", "-f", "demo", "K" * 256 + "=x"), "(at most 255)"),
     "config-set-reserved-database-url": Bad(
         ("config:set", "-f", "demo", "DATABASE_URL=postgres://elsewhere/db"),
-        "DATABASE_URL is set by Farmhand (the farm's database): it cannot be a config var",
+        "DATABASE_URL is set by Farmhand (the farm's database, through PgBouncer): it cannot be a config var",
     ),
     "config-set-reserved-rails-env": Bad(
         ("config:set", "-f", "demo", "RAILS_ENV=staging"), "RAILS_ENV is set by Farmhand (farmhand_rails_env"
@@ -418,6 +419,28 @@ BAD_INPUT: dict[str, Bad] = {
     ),
     "config-unknown-farm": Bad(("config", "-f", "nope"), "unknown farm 'nope'"),
     "config-invalid-farm": Bad(("config", "-f", "Demo"), f"{INVALID} 'Demo'"),
+    # PostgreSQL (refused before any host is asked or changed)
+    "pg-promote-no-followers": Bad(
+        ("pg:promote", "-f", "demo"), "farm 'demo' has no followers (hosts tagged db_follower)"
+    ),
+    "pg-promote-unknown-follower": Bad(
+        ("pg:promote", "-f", "pgf", "nosuch"),
+        "unknown follower 'nosuch': the farm's followers are pgf-db-follower-1",
+    ),
+    "pg-promote-primary-as-follower": Bad(
+        ("pg:promote", "-f", "pgf", "pgf-db-1"), "unknown follower 'pgf-db-1'"
+    ),
+    "pg-promote-negative-lag": Bad(
+        ("pg:promote", "-f", "pgf", "--max-lag", "-1"), "Invalid value for '--max-lag'"
+    ),
+    "pg-promote-unknown-farm": Bad(("pg:promote", "-f", "nope"), "unknown farm 'nope'"),
+    "pg-follow-not-a-follower": Bad(
+        ("pg:follow", "-f", "pgf", "pgf-db-1"), "'pgf-db-1' is not a follower of 'pgf'"
+    ),
+    "pg-follow-no-host": Bad(("pg:follow", "-f", "pgf"), "Missing argument 'HOST'"),
+    "pg-info-no-database": Bad(("pg:info", "-f", "staging"), "farm 'staging' has no database hosts"),
+    "psql-no-primary": Bad(("psql", "-f", "staging"), "farm 'staging' has no primary (host tagged db)"),
+    "psql-no-follower": Bad(("psql", "-f", "demo", "--follower"), "farm 'demo' has no followers"),
 }
 
 

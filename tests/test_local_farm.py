@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from email.message import Message
@@ -99,12 +101,12 @@ def local_farm():
     farm("local", "down", "-f", FARM, ok=False)
 
 
-HOSTS = ["ci-db-worker-cron-1", "ci-lb-1", "ci-web-1", "ci-web-2"]
+HOSTS = ["ci-db-follower-1", "ci-db-worker-cron-1", "ci-lb-1", "ci-web-1", "ci-web-2"]
 NO_CHANGES = dict.fromkeys(HOSTS, 0)
 
 
 def test_up_creates_the_shape_and_registers_it_in_moto(local_farm):
-    assert "Local farm ci is up: 4 hosts" in local_farm.stdout
+    assert "Local farm ci is up: 5 hosts" in local_farm.stdout
     containers = farm_containers()
     assert sorted(containers) == HOSTS
     assert all(c["State"] == "running" for c in containers.values())
@@ -157,7 +159,7 @@ def test_aws_ec2_inventory_groups_by_farm_and_role(local_farm):
     assert in_farm("role_lb") == ["ci-lb-1"]
     for role in ("db", "worker", "cron"):
         assert in_farm(f"role_{role}") == ["ci-db-worker-cron-1"]
-    assert in_farm("role_db_follower") == []
+    assert in_farm("role_db_follower") == ["ci-db-follower-1"]
     instances = ec2_instances(env)
     hostvars = inventory["_meta"]["hostvars"]
     assert hostvars["ci-web-1"]["ansible_host"] == instances["ci-web-1"]["ip"]
@@ -172,6 +174,7 @@ def test_ps_lists_hosts_by_role(local_farm):
         "ci-web-2": ["web"],
         "ci-lb-1": ["lb"],
         "ci-db-worker-cron-1": ["db", "worker", "cron"],
+        "ci-db-follower-1": ["db_follower"],
     }
     assert all(h["state"] == "running" and h["instance_id"].startswith("i-") for h in listing["hosts"])
 
@@ -185,7 +188,7 @@ def test_converge_then_converge_again_changes_nothing(local_farm):
     recap = parse_recap(second.stdout.splitlines())
     assert sorted(recap) == HOSTS
     assert {h: c["changed"] for h, c in recap.items()} == NO_CHANGES
-    assert "4 hosts, 0 changes" in second.stdout
+    assert "5 hosts, 0 changes" in second.stdout
 
 
 def test_check_mode_reports_no_drift_on_a_converged_farm(local_farm):
@@ -219,7 +222,12 @@ def test_secrets_live_in_ssm_and_never_in_ansible_output(local_farm):
     grep = run(
         "podman", "exec", "farmhand-ci-web-1", "grep", "-rlF", password, "/etc", "/srv", "/var/log", "/tmp"
     )
-    assert grep.stdout.split() == ["/etc/farmhand/bookshelf.env"]
+    # ...and PgBouncer's user list, which it needs to log in to PostgreSQL (0600, postgres only).
+    assert sorted(grep.stdout.split()) == ["/etc/farmhand/bookshelf.env", "/etc/pgbouncer/userlist.txt"]
+    userlist = run(
+        "podman", "exec", "farmhand-ci-web-1", "stat", "-c", "%U:%G %a", "/etc/pgbouncer/userlist.txt"
+    )
+    assert userlist.stdout.strip() == "postgres:postgres 600"
 
 
 def test_converge_limited_to_a_role(local_farm):
@@ -549,6 +557,170 @@ def test_maintenance_mode_on_and_off(local_farm):
     assert farm("maintenance", "-f", FARM).stdout.strip() == "off"
     assert get(f"{app_url()}/books")[0] == 200
     assert unicorn_masters() == masters
+
+
+# -- PostgreSQL: followers, cutovers, psql ------------------------------------------------------
+
+
+class Writer:
+    """Creates books through the load balancer until stopped: what the app committed, and how long
+    each request took (a cutover shows as one slow request, never as an error)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.ids: list[int] = []
+        self.errors: list[str] = []
+        self.latencies: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            body = json.dumps({"book": {"title": f"cutover {n}", "pages": n}}).encode()
+            request = urllib.request.Request(
+                f"{self.url}/books", data=body, headers={"Content-Type": "application/json"}
+            )
+            started = time.monotonic()
+            try:
+                with urllib.request.urlopen(request, timeout=90) as response:
+                    self.ids.append(json.loads(response.read())["id"])
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                self.errors.append(repr(exc)[:200])
+            self.latencies.append(time.monotonic() - started)
+
+    def __enter__(self) -> Writer:
+        self._thread.start()
+        time.sleep(2)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(2)
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+
+def psql(sql: str, *args: str) -> str:
+    proc = subprocess.run(
+        [FARM_BIN, "psql", "-f", FARM, *args],
+        input=sql,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def books_present(ids: list[int]) -> int:
+    """How many of these books the primary has (psql's count, read from its aligned output)."""
+    out = psql(f"select count(*) from books where id in ({','.join(map(str, ids))});")
+    return int(next(line for line in out.splitlines() if line.strip().isdigit()))
+
+
+def role_tags() -> dict[str, str]:
+    return {name: host["tags"]["role"] for name, host in ec2_instances(farm_env()).items()}
+
+
+def pg_state() -> dict[str, dict]:
+    return {h["name"]: h for h in json.loads(farm("pg:info", "-f", FARM, "--json").stdout)["hosts"]}
+
+
+def test_the_follower_streams_synchronously_and_serves_reads(local_farm):
+    state = pg_state()
+    primary, follower = state["ci-db-worker-cron-1"], state["ci-db-follower-1"]
+    assert (primary["tagged"], primary["standby"]) == ("db", False)
+    assert (follower["tagged"], follower["standby"], follower["receiver"]) == (
+        "db_follower",
+        True,
+        "streaming",
+    )
+    (replica,) = primary["replication"]
+    assert (replica["name"], replica["state"], replica["sync_state"]) == (
+        "ci_db_follower_1",
+        "streaming",
+        "quorum",
+    )
+    psql(
+        "insert into books (title, pages, created_at, updated_at) values ('on the primary', 1, now(), now());"
+    )
+    assert "on the primary" in psql("select title from books where title = 'on the primary';\n", "--follower")
+    table = farm("pg:info", "-f", FARM).stdout
+    assert "ci-db-follower-1" in table and "quorum" in table
+
+
+def test_a_lagging_follower_is_not_promoted_and_nothing_changes(local_farm):
+    tags = role_tags()
+    pause = "select pg_wal_replay_pause();"
+    run("podman", "exec", "farmhand-ci-db-follower-1", "runuser", "-u", "postgres", "--", "psql", "-c", pause)
+    try:
+        psql(
+            "insert into books (title, pages, created_at, updated_at) select 'lag', g, now(), now() "
+            "from generate_series(1, 2000) g;\n"
+        )
+        refused = farm("pg:promote", "-f", FARM, "--max-lag", "1000", ok=False)
+    finally:
+        resume = "select pg_wal_replay_resume();"
+        run(
+            "podman",
+            "exec",
+            "farmhand-ci-db-follower-1",
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-c",
+            resume,
+        )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert "ci-db-follower-1 lags" in line and "more than --max-lag 1000" in line
+    unknown = farm("pg:promote", "-f", FARM, "ci-web-1", ok=False)
+    assert unknown.returncode == 2 and "unknown follower 'ci-web-1'" in unknown.stderr
+    assert role_tags() == tags
+    assert pg_state()["ci-db-worker-cron-1"]["standby"] is False
+
+
+def test_planned_promotion_under_writes_loses_nothing(local_farm):
+    with Writer(app_url()) as writer:
+        promoted = farm("pg:promote", "-f", FARM, "--reseed")
+    paused = promoted.stdout.split("Writes were paused for ", 1)[1].split()[0]
+    print(
+        f"\nplanned promotion: writes paused {paused} s (playbook), slowest request "
+        f"{max(writer.latencies):.3f} s, {len(writer.ids)} books written"
+    )
+    assert writer.errors == []
+    assert len(writer.ids) > 50
+    assert books_present(writer.ids) == len(writer.ids)
+    tags = role_tags()
+    assert tags["ci-db-follower-1"] == "db"
+    assert tags["ci-db-worker-cron-1"] == "db_follower,worker,cron"
+    state = pg_state()
+    assert state["ci-db-follower-1"]["standby"] is False
+    assert state["ci-db-worker-cron-1"]["receiver"] == "streaming"  # re-seeded as a follower (--reseed)
+
+
+def test_forced_promotion_after_kill_9_loses_no_committed_write(local_farm):
+    with Writer(app_url()) as writer:
+        killed = run("podman", "exec", "farmhand-ci-db-follower-1", "pkill", "-9", "-x", "postgres")
+        assert killed.returncode == 0
+        promoted = farm("pg:promote", "-f", FARM, "--force")
+    assert "ci-db-worker-cron-1 is the primary of ci" in promoted.stdout
+    print(
+        f"\nforced promotion: {len(writer.ids)} books committed, {len(writer.errors)} requests failed, "
+        f"slowest {max(writer.latencies):.3f} s"
+    )
+    assert len(writer.ids) > 20
+    assert books_present(writer.ids) == len(writer.ids)  # every acknowledged write survived
+    assert role_tags()["ci-db-follower-1"] == "db_follower"
+    followed = farm("pg:follow", "-f", FARM, "ci-db-follower-1")
+    assert "ci-db-follower-1 follows the primary" in followed.stdout
+    state = pg_state()
+    assert state["ci-db-follower-1"]["receiver"] == "streaming"
+    assert state["ci-db-worker-cron-1"]["replication"][0]["sync_state"] == "quorum"
 
 
 def test_converge_after_deploys_changes_nothing(local_farm, app_repo):
