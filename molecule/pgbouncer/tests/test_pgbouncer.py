@@ -2,7 +2,7 @@
 
 testinfra_hosts = ["podman://molecule-pgbouncer"]
 
-PSQL = "PGPASSWORD={password} psql -X -At -h 127.0.0.1 -p 6432 -U bookshelf bookshelf -c {sql!r}"
+PSQL = "env PGPASSWORD={password} psql -X -At -h 127.0.0.1 -p 6432 -U bookshelf bookshelf -c {sql!r}"
 
 
 def app_query(host, sql, password="molecule-only-password"):
@@ -48,9 +48,12 @@ def test_transaction_pooling(host):
 
 def test_pause_holds_queries_until_resume(host):
     assert admin(host, "PAUSE").rc == 0
-    held = host.run("timeout 2 " + PSQL.format(password="molecule-only-password", sql="select 42"))
-    assert held.rc == 124  # still waiting after 2 s: held by PAUSE
-    assert admin(host, "RESUME").rc == 0
+    try:
+        held = host.run("timeout 2 " + PSQL.format(password="molecule-only-password", sql="select 42"))
+    finally:
+        resumed = admin(host, "RESUME")
+    assert held.rc == 124, held.stderr  # still waiting after 2 s: held by PAUSE
+    assert resumed.rc == 0, resumed.stderr
     assert app_query(host, "select 42").stdout.strip() == "42"
 
 
