@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -203,6 +204,7 @@ def test_secrets_live_in_ssm_and_never_in_ansible_output(local_farm):
     params = ssm.get_parameters_by_path(Path=f"/farmhand/{FARM}/secrets/", WithDecryption=True)["Parameters"]
     assert {p["Name"].rsplit("/", 1)[1]: p["Type"] for p in params} == {
         "database_password": "SecureString",
+        "replication_password": "SecureString",
         "secret_key_base": "SecureString",
     }
     values = {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in params}
@@ -649,6 +651,21 @@ def test_the_follower_streams_synchronously_and_serves_reads(local_farm):
     assert "on the primary" in psql("select title from books where title = 'on the primary';\n", "--follower")
     table = farm("pg:info", "-f", FARM).stdout
     assert "ci-db-follower-1" in table and "quorum" in table
+
+
+def test_psql_on_a_terminal_is_interactive_as_the_apps_user(local_farm):
+    # script(1) gives `farm psql` a terminal, as an operator's shell does: ssh -t, psql's prompt.
+    session = subprocess.run(
+        ["script", "-qec", f"{FARM_BIN} psql -f {FARM}", "/dev/null"],
+        input="select current_user, 40 + 2 as answer;\n\\q\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert session.returncode == 0, session.stdout + session.stderr
+    assert "bookshelf=>" in session.stdout  # the prompt of a non-superuser
+    assert re.search(r"bookshelf\s+\|\s+42", session.stdout), session.stdout
 
 
 def test_a_lagging_follower_is_not_promoted_and_nothing_changes(local_farm):
