@@ -90,7 +90,7 @@ test-molecule: image ## Every molecule scenario
 		fi'
 
 test-farm: image ## Bring up a small local farm, converge it twice, tear it down
-	pytest -m farm tests
+	pytest -m farm -rfEP tests
 
 bench: deps ## Benchmarks (figures and ratios printed side by side)
 	python bench/inventory.py

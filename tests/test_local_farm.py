@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pexpect
 import pytest
 
 from farmhand.inventory import untag
@@ -654,18 +654,18 @@ def test_the_follower_streams_synchronously_and_serves_reads(local_farm):
 
 
 def test_psql_on_a_terminal_is_interactive_as_the_apps_user(local_farm):
-    # script(1) gives `farm psql` a terminal, as an operator's shell does: ssh -t, psql's prompt.
-    session = subprocess.run(
-        ["script", "-qec", f"{FARM_BIN} psql -f {FARM}", "/dev/null"],
-        input="select current_user, 40 + 2 as answer;\n\\q\n",
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert session.returncode == 0, session.stdout + session.stderr
-    assert "bookshelf=>" in session.stdout  # the prompt of a non-superuser
-    assert re.search(r"bookshelf\s+\|\s+42", session.stdout), session.stdout
+    # pexpect gives `farm psql` a terminal (24x80), as an operator's shell does: ssh -t, psql's prompt.
+    session = pexpect.spawn(FARM_BIN, ["psql", "-f", FARM], cwd=str(ROOT), encoding="utf-8", timeout=60)
+    try:
+        session.expect_exact("bookshelf=> ")  # the prompt of a non-superuser
+        session.sendline("select current_user, 40 + 2 as answer;")
+        session.expect(r"bookshelf\s+\|\s+42")
+        session.expect_exact("bookshelf=> ")
+        session.sendline("\\q")
+        session.expect(pexpect.EOF)
+    finally:
+        session.close()
+    assert session.exitstatus == 0, session.before
 
 
 def test_a_lagging_follower_is_not_promoted_and_nothing_changes(local_farm):
