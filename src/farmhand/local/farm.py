@@ -126,9 +126,10 @@ class LocalFarm:
         self.dir.chmod(0o700)
         self._ensure_key()
         subnet = self._ensure_network()
+        hosts = self._ensure_containers(planned, subnet, image, say)
+        # After the containers: the gateway address is on this machine once the bridge is up.
         s3 = self.s3front.ensure(self._gateway(), int(endpoint.rsplit(":", 1)[1]))
         say(f"S3 over TLS for the farm's hosts at {s3} (moto, the farm's own CA)")
-        hosts = self._ensure_containers(planned, subnet, image, say)
         self._write_state(hosts, subnet)
         self._register(hosts, subnet, say)
         self.flush_inventory_cache()
