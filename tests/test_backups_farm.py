@@ -147,3 +147,26 @@ def test_restoring_the_latest_backup_and_wal_equals_the_primary(drill):
     sql(SPARE, "insert into drill (v) values ('written on the copy')")
     assert sql(SPARE, "show archive_mode") == "off"
     assert sql(PRIMARY, "select failed_count from pg_stat_archiver") == "0"
+
+
+def test_restoring_in_place_to_the_noted_time_rolls_the_primary_back_and_backups_go_on(drill):
+    farm(
+        "pg:backups:restore",
+        "-f",
+        FARM,
+        "--to-time",
+        drill["noted"],
+        "--target",
+        "bk-db-1",
+        "--confirm",
+        FARM,
+    )
+    assert sql(PRIMARY, CHECKSUM) == drill["at_noted"]
+    assert sql(PRIMARY, "select pg_is_in_recovery()") == "f"
+    # The primary archives on its new timeline, and the next backup builds on the old full one.
+    sql(PRIMARY, "insert into drill (v) values ('after the restore')")
+    capture = farm("pg:backups:capture", "-f", FARM, "--type", "incr")
+    assert "(incr," in capture.stdout
+    latest = backups()[-1]
+    assert latest["type"] == "incr" and latest["wal_start"].startswith("00000002")
+    assert sql(PRIMARY, "select failed_count from pg_stat_archiver") == "0"
