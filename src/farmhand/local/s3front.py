@@ -123,9 +123,17 @@ class S3Front:
             return None
         return pid
 
-    def healthy(self, address: str) -> bool:
-        """The recorded process lives and accepts TLS connections at ADDRESS."""
+    @property
+    def upstream_file(self) -> Path:
+        return self.dir / "upstream"
+
+    def healthy(self, address: str, upstream_port: int | None = None) -> bool:
+        """The recorded process lives, passes on to UPSTREAM_PORT and accepts TLS at ADDRESS."""
         if self.pid() is None or not self.endpoint_file.is_file():
+            return False
+        if upstream_port is not None and (
+            not self.upstream_file.is_file() or self.upstream_file.read_text().strip() != str(upstream_port)
+        ):
             return False
         host, _, port = self.endpoint_file.read_text().strip().rpartition(":")
         if host != address:
@@ -143,7 +151,7 @@ class S3Front:
     def ensure(self, address: str, upstream_port: int, timeout: float = 30.0) -> str:
         """Make the certificate and start the front unless it runs; return `ADDRESS:PORT`."""
         ensure_certificate(self.dir, address)
-        if self.healthy(address):
+        if self.healthy(address, upstream_port):
             return self.endpoint_file.read_text().strip()
         self.stop()
         with socket.socket() as sock:
@@ -160,6 +168,7 @@ class S3Front:
         )
         self.pidfile.write_text(str(proc.pid))
         self.endpoint_file.write_text(f"{address}:{port}\n")
+        self.upstream_file.write_text(f"{upstream_port}\n")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -181,6 +190,7 @@ class S3Front:
                 time.sleep(0.1)
         self.pidfile.unlink(missing_ok=True)
         self.endpoint_file.unlink(missing_ok=True)
+        self.upstream_file.unlink(missing_ok=True)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
