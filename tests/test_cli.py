@@ -441,6 +441,41 @@ BAD_INPUT: dict[str, Bad] = {
     "pg-info-no-database": Bad(("pg:info", "-f", "staging"), "farm 'staging' has no database hosts"),
     "psql-no-primary": Bad(("psql", "-f", "staging"), "farm 'staging' has no primary (host tagged db)"),
     "psql-no-follower": Bad(("psql", "-f", "demo", "--follower"), "farm 'demo' has no followers"),
+    # Backups (refused before any host is asked or changed)
+    "pg-backups-no-primary": Bad(
+        ("pg:backups", "-f", "staging"), "farm 'staging' has no primary (host tagged db): it has no backups"
+    ),
+    "pg-backups-schedules-no-primary": Bad(
+        ("pg:backups:schedules", "-f", "staging"), "farm 'staging' has no primary (host tagged db)"
+    ),
+    "pg-backups-capture-bad-type": Bad(
+        ("pg:backups:capture", "-f", "pgf", "--type", "weekly"), "Invalid value for '--type'"
+    ),
+    "pg-backups-restore-in-place-unconfirmed": Bad(
+        ("pg:backups:restore", "-f", "pgf", "--target", "pgf-db-1"),
+        "restoring in place replaces the database of 'pgf' on pgf-db-1: to proceed, pass --confirm pgf",
+    ),
+    "pg-backups-restore-in-place-wrong-confirm": Bad(
+        ("pg:backups:restore", "-f", "pgf", "--target", "pgf-db-1", "--confirm", "demo"),
+        "to proceed, pass --confirm pgf",
+    ),
+    "pg-backups-restore-no-fresh-host": Bad(
+        ("pg:backups:restore", "-f", "pgf"), "farm 'pgf' has no fresh host to restore into"
+    ),
+    "pg-backups-restore-into-a-follower": Bad(
+        ("pg:backups:restore", "-f", "pgf", "--target", "pgf-db-follower-1", "--confirm", "pgf"),
+        "cannot restore into 'pgf-db-follower-1'",
+    ),
+    "pg-backups-restore-bad-time": Bad(
+        ("pg:backups:restore", "-f", "pgf", "--to-time", "yesterday"), "invalid --to-time 'yesterday'"
+    ),
+    "pg-backups-restore-time-without-offset": Bad(
+        ("pg:backups:restore", "-f", "pgf", "--to-time", "2026-11-23 10:00:00"), "with a UTC offset"
+    ),
+    "pg-backups-restore-label-and-time": Bad(
+        ("pg:backups:restore", "-f", "pgf", "20261123-100000F", "--to-time", "2026-11-23 10:00:00+00"),
+        "give a backup LABEL or --to-time, not both",
+    ),
 }
 
 

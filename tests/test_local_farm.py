@@ -203,6 +203,7 @@ def test_secrets_live_in_ssm_and_never_in_ansible_output(local_farm):
     ssm = aws("ssm", env)
     params = ssm.get_parameters_by_path(Path=f"/farmhand/{FARM}/secrets/", WithDecryption=True)["Parameters"]
     assert {p["Name"].rsplit("/", 1)[1]: p["Type"] for p in params} == {
+        "backup_cipher_pass": "SecureString",
         "database_password": "SecureString",
         "replication_password": "SecureString",
         "secret_key_base": "SecureString",

@@ -158,3 +158,42 @@ def test_entry_points_refuse_bad_variables_before_any_task(tmp_path, role, entry
     assert "Validating arguments against arg spec" in proc.stdout
     assert message in proc.stdout
     assert "changed=" in proc.stdout and "changed=0" in proc.stdout
+
+
+PGBACKREST_OK = "pgbackrest_s3_bucket: b\npgbackrest_cipher_pass: a-cipher-pass-of-24-chars"
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        (f"{PGBACKREST_OK}\npgbackrest_s3_uri_style: virtual", "pgbackrest_s3_uri_style"),
+        (f"{PGBACKREST_OK}\npgbackrest_s3_key_type: static", "pgbackrest_s3_key_type"),
+        (f"{PGBACKREST_OK}\npgbackrest_retention_full: many", "pgbackrest_retention_full"),
+        (f"{PGBACKREST_OK}\npgbackrest_schedules: {{weekly: Sun}}", "weekly"),
+        (f"{PGBACKREST_OK}\npgbackrest_compress_type: xz", "pgbackrest_compress_type"),
+    ],
+)
+def test_pgbackrest_refuses_bad_variables_before_any_task(tmp_path, variables, message):
+    proc = play(tmp_path, "pgbackrest", variables, check=True)
+    assert proc.returncode != 0
+    assert "Validating arguments against arg spec" in proc.stdout
+    assert message in proc.stdout
+    assert "Install pgBackRest" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        "pgbackrest_s3_bucket: b\npgbackrest_cipher_pass: short",
+        "pgbackrest_cipher_pass: a-cipher-pass-of-24-chars",
+        f"{PGBACKREST_OK}\npgbackrest_s3_key_type: shared",
+    ],
+)
+def test_pgbackrest_refuses_no_bucket_a_short_cipher_pass_or_no_key_pair_without_showing_them(
+    tmp_path, variables
+):
+    proc = play(tmp_path, "pgbackrest", variables, check=True)
+    assert proc.returncode != 0
+    assert "pgbackrest needs the bucket (pgbackrest_s3_bucket), a cipher pass of at least 20" in proc.stdout
+    assert "a-cipher-pass-of-24-chars" not in proc.stdout
+    assert "Install pgBackRest" not in proc.stdout

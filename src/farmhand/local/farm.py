@@ -19,6 +19,7 @@ from farmhand.local import hostfix
 from farmhand.local.image import LOGIN_USER, ensure_image
 from farmhand.local.moto import MotoServer
 from farmhand.local.podman import containers, exists, podman, podman_json, require
+from farmhand.local.s3front import S3Front
 from farmhand.local.shape import PlannedHost, plan
 from farmhand.project import Project
 
@@ -63,6 +64,11 @@ class LocalFarm:
     @property
     def known_hosts(self) -> Path:
         return self.dir / "known_hosts"
+
+    @property
+    def s3front(self) -> S3Front:
+        """S3 over TLS for the farm's hosts (pgBackRest): its CA, address and process live in s3/."""
+        return S3Front(self.dir / "s3")
 
     @property
     def statefile(self) -> Path:
@@ -121,6 +127,9 @@ class LocalFarm:
         self._ensure_key()
         subnet = self._ensure_network()
         hosts = self._ensure_containers(planned, subnet, image, say)
+        # After the containers: the gateway address is on this machine once the bridge is up.
+        s3 = self.s3front.ensure(self._gateway(), int(endpoint.rsplit(":", 1)[1]))
+        say(f"S3 over TLS for the farm's hosts at {s3} (moto, the farm's own CA)")
         self._write_state(hosts, subnet)
         self._register(hosts, subnet, say)
         self.flush_inventory_cache()
@@ -149,6 +158,11 @@ class LocalFarm:
             podman("network", "create", "--label", f"farmhand.farm={self.farm}", self.network)
         info = podman_json("network", "inspect", self.network)[0]
         return ipaddress.ip_network(info["subnets"][0]["subnet"])
+
+    def _gateway(self) -> str:
+        """This machine's address on the farm's network: where its hosts reach the S3 front."""
+        info = podman_json("network", "inspect", self.network)[0]
+        return str(info["subnets"][0]["gateway"])
 
     def _container_ip(self, container: str) -> str:
         info = podman_json("inspect", container)[0]
@@ -285,6 +299,27 @@ class LocalFarm:
         if names:
             say(f"Deleted {len(names)} SSM parameters")
 
+    def _forget_backups(self, say: Say) -> None:
+        """The farm's backup repository (the objects under its prefix, farmhand_backup_path) goes
+        with it: a farm brought up again under this name gets a new cipher pass."""
+        s3 = self._client("s3")
+        prefix = str(self.project.farm_var(self.farm, "farmhand_backup_path", "")).strip("/")
+        if not prefix or "{" in prefix:
+            prefix = self.farm
+        removed = 0
+        with aws.aws_errors():
+            for bucket in s3.list_buckets().get("Buckets", []):
+                pages = s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket["Name"], Prefix=f"{prefix}/"
+                )
+                for page in pages:
+                    keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                    if keys:
+                        s3.delete_objects(Bucket=bucket["Name"], Delete={"Objects": keys})
+                        removed += len(keys)
+        if removed:
+            say(f"Deleted {removed} backup objects")
+
     def _register(self, hosts: list[LocalHost], subnet: ipaddress.IPv4Network, say: Say) -> None:
         """Make moto's EC2 describe the containers: one instance per host, IP and tags as on AWS."""
         ec2 = self._ec2()
@@ -357,6 +392,8 @@ class LocalFarm:
                     ec2.delete_subnet(SubnetId=sub["SubnetId"])
                     ec2.delete_vpc(VpcId=sub["VpcId"])
             self._forget_parameters(say)
+            self._forget_backups(say)
+        self.s3front.stop()
         for info in found:
             say(f"Removing {info['Labels'].get('farmhand.host', info['Names'][0])}")
             podman("rm", "--force", "--time", "10", info["Names"][0])

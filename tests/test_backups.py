@@ -1,0 +1,208 @@
+"""What `farm pg:backups*` reads from pgBackRest and systemd, and the checks a restore makes
+before anything changes; the local farm's TLS front before S3."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+from pathlib import Path
+
+import pytest
+
+from farmhand.backups import (
+    Backup,
+    Restore,
+    check_request,
+    parse_info,
+    parse_time,
+    parse_timers,
+    plan_restore,
+    stamp,
+)
+from farmhand.errors import FarmError
+from farmhand.inventory import Host
+from farmhand.local.s3front import S3Front
+from farmhand.project import Project
+from farmhand.target import Target
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def target(*roles: tuple[str, str]) -> Target:
+    hosts = [
+        Host(name, (role,), f"i-{n}", f"10.0.0.{n}", "running", "t3.small")
+        for n, (name, role) in enumerate(roles)
+    ]
+    return Target(project=Project(ROOT), farm="bk", local=False, hosts=hosts)
+
+
+FARM = target(("bk-db-1", "db"), ("bk-db-follower-1", "db_follower"), ("bk-db-restore-1", "db_restore"))
+
+
+def info_json(*backups: dict) -> str:
+    return json.dumps([{"name": "bk", "status": {"code": 0, "message": "ok"}, "backup": list(backups)}])
+
+
+def raw_backup(label: str, kind: str, start: int, stop: int) -> dict:
+    return {
+        "label": label,
+        "type": kind,
+        "timestamp": {"start": start, "stop": stop},
+        "info": {
+            "size": 31_000_000,
+            "delta": 31_000_000,
+            "repository": {"size": 4_000_000, "delta": 3_500_000},
+        },
+        "archive": {"start": "000000010000000000000003", "stop": "000000010000000000000004"},
+    }
+
+
+FULL = raw_backup("20261123-100000F", "full", 1_795_000_000, 1_795_000_060)
+DIFF = raw_backup("20261123-100000F_20261124-100000D", "diff", 1_795_086_400, 1_795_086_410)
+BACKUPS = parse_info(info_json(DIFF, FULL), "bk")
+
+
+def test_backups_are_read_oldest_first_with_sizes_and_wal_range():
+    assert [b.label for b in BACKUPS] == ["20261123-100000F", "20261123-100000F_20261124-100000D"]
+    full = BACKUPS[0]
+    assert full == Backup(
+        "20261123-100000F",
+        "full",
+        1_795_000_000,
+        1_795_000_060,
+        31_000_000,
+        3_500_000,
+        "000000010000000000000003",
+        "000000010000000000000004",
+    )
+    assert full.as_dict()["finished_at"] == "2026-11-18 11:07:40+00"
+
+
+def test_a_missing_stanza_says_to_converge():
+    text = json.dumps([{"name": "bk", "status": {"code": 1, "message": "missing stanza path"}}])
+    with pytest.raises(FarmError, match=r"no stanza 'bk' yet: run `farm converge -f bk`"):
+        parse_info(text, "bk")
+    with pytest.raises(FarmError, match="did not answer JSON"):
+        parse_info("ERROR: [037]: no stanza", "bk")
+
+
+def test_stamps_read_back_as_times():
+    assert parse_time(stamp(1_795_000_060)).timestamp() == 1_795_000_060
+    assert parse_time("2026-11-23 10:30:00+01").timestamp() == parse_time("2026-11-23 09:30:00Z").timestamp()
+
+
+@pytest.mark.parametrize("bad", ["yesterday", "2026-11-23 10:30:00", "2026-13-45 10:30:00+00", "now+00"])
+def test_a_time_without_offset_or_not_a_time_is_refused(bad):
+    with pytest.raises(FarmError, match="invalid --to-time"):
+        parse_time(bad)
+
+
+def test_a_restore_goes_to_the_restore_host_by_default():
+    request = check_request(FARM, None, None, None, None)
+    assert request == Restore("bk-db-restore-1", in_place=False)
+    assert plan_restore(FARM, request, BACKUPS).extra_vars() == {
+        "farmhand_restore": {"host": "bk-db-restore-1", "in_place": False, "set": "", "time": ""}
+    }
+
+
+def test_a_restore_in_place_needs_the_farms_name_to_confirm():
+    with pytest.raises(FarmError, match="to proceed, pass --confirm bk"):
+        check_request(FARM, None, None, "bk-db-1", None)
+    with pytest.raises(FarmError, match="to proceed, pass --confirm bk"):
+        check_request(FARM, None, None, "bk-db-1", "other")
+    assert check_request(FARM, None, None, "bk-db-1", "bk").in_place
+
+
+def test_an_unknown_label_is_refused_naming_the_backups():
+    request = check_request(FARM, "20991231-000000F", None, None, None)
+    with pytest.raises(
+        FarmError, match=r"unknown backup '20991231-000000F': the backups of 'bk' are 20261123"
+    ):
+        plan_restore(FARM, request, BACKUPS)
+
+
+def test_a_time_before_the_first_backup_finished_is_refused():
+    early = check_request(FARM, None, stamp(1_795_000_059), None, None)
+    with pytest.raises(FarmError, match="before the first backup of 'bk' finished"):
+        plan_restore(FARM, early, BACKUPS)
+    later = check_request(FARM, None, stamp(1_795_000_061), None, None)
+    assert plan_restore(FARM, later, BACKUPS).extra_vars()["farmhand_restore"]["time"] == stamp(1_795_000_061)
+
+
+def test_a_farm_without_backups_has_nothing_to_restore():
+    with pytest.raises(FarmError, match="no backups yet: farm pg:backups:capture -f bk"):
+        plan_restore(FARM, check_request(FARM, None, None, None, None), [])
+
+
+def test_schedules_are_read_from_the_active_timers():
+    shown = (
+        "Id=pgbackrest-backup-full.timer\nUnitFileState=enabled\nActiveState=active\n"
+        "TimersCalendar={ OnCalendar=Sun *-*-* 03:00:00 ; next_elapse=Sun 2026-11-29 03:00:00 UTC }\n"
+        "NextElapseUSecRealtime=Sun 2026-11-29 03:00:00 UTC\nLastTriggerUSec=\n\n"
+        "Id=pgbackrest-backup-diff.timer\nUnitFileState=enabled\nActiveState=active\n"
+        "TimersCalendar={ OnCalendar=Mon..Sat *-*-* 03:00:00 ; next_elapse=Tue 2026-11-24 03:00:00 UTC }\n"
+        "NextElapseUSecRealtime=Tue 2026-11-24 03:00:00 UTC\nLastTriggerUSec=Mon 2026-11-23 03:00:04 UTC\n\n"
+        "Id=pgbackrest-backup-incr.timer\nUnitFileState=\nActiveState=inactive\nTimersCalendar=\n"
+    )
+    assert [s.as_dict() for s in parse_timers(shown)] == [
+        {
+            "type": "full",
+            "calendar": "Sun *-*-* 03:00:00",
+            "next": "Sun 2026-11-29 03:00:00 UTC",
+            "last": "never",
+        },
+        {
+            "type": "diff",
+            "calendar": "Mon..Sat *-*-* 03:00:00",
+            "next": "Tue 2026-11-24 03:00:00 UTC",
+            "last": "Mon 2026-11-23 03:00:04 UTC",
+        },
+    ]
+
+
+def test_the_tls_front_passes_bytes_to_the_upstream_with_a_certificate_for_its_address(tmp_path):
+    upstream = socket.create_server(("127.0.0.1", 0))
+    upstream_port = upstream.getsockname()[1]
+
+    def echo() -> None:  # the front's health probe connects too: answer every connection
+        while True:
+            try:
+                conn, _ = upstream.accept()
+            except OSError:
+                return
+            with conn:
+                data = conn.recv(100)
+                if data:
+                    conn.sendall(b"moto says: " + data)
+
+    threading.Thread(target=echo, daemon=True).start()
+    front = S3Front(tmp_path / "s3")
+    try:
+        endpoint = front.ensure("127.0.0.1", upstream_port)
+        host, port = endpoint.split(":")
+        assert host == "127.0.0.1"
+        assert (tmp_path / "s3" / "server.key").stat().st_mode & 0o077 == 0
+        context = ssl.create_default_context(cafile=str(front.ca_file))
+        with (
+            socket.create_connection((host, int(port)), timeout=10) as sock,
+            context.wrap_socket(sock, server_hostname=host) as tls,
+        ):
+            tls.sendall(b"GET /")
+            assert tls.recv(100) == b"moto says: GET /"
+        # Another CA (another farm's) is not trusted.
+        other = S3Front(tmp_path / "other")
+        from farmhand.local.s3front import ensure_certificate
+
+        ensure_certificate(other.dir, "127.0.0.1")
+        stranger = ssl.create_default_context(cafile=str(other.ca_file))
+        with (
+            socket.create_connection((host, int(port)), timeout=10) as sock,
+            pytest.raises(ssl.SSLCertVerificationError),
+        ):
+            stranger.wrap_socket(sock, server_hostname=host)
+    finally:
+        front.stop()
+        upstream.close()
+    assert front.pid() is None
