@@ -158,3 +158,20 @@ def test_entry_points_refuse_bad_variables_before_any_task(tmp_path, role, entry
     assert "Validating arguments against arg spec" in proc.stdout
     assert message in proc.stdout
     assert "changed=" in proc.stdout and "changed=0" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("role", "variables", "message"),
+    [
+        ("redis", "redis_maxmemory_policy: allkeys-everything", "redis_maxmemory_policy"),
+        ("redis", "redis_port: six-three-seven-nine", "redis_port"),
+        ("redis", "redis_settings: [maxclients]", "redis_settings"),
+        ("redis", "redis_appendonly: sometimes", "redis_appendonly"),
+    ],
+)
+def test_new_roles_refuse_bad_variables_before_any_task(tmp_path, role, variables, message):
+    proc = play(tmp_path, role, variables, check=True)
+    assert proc.returncode != 0
+    assert "Validating arguments against arg spec" in proc.stdout
+    assert message in proc.stdout
+    assert "changed=0" in proc.stdout
