@@ -197,3 +197,83 @@ def test_pgbackrest_refuses_no_bucket_a_short_cipher_pass_or_no_key_pair_without
     assert "pgbackrest needs the bucket (pgbackrest_s3_bucket), a cipher pass of at least 20" in proc.stdout
     assert "a-cipher-pass-of-24-chars" not in proc.stdout
     assert "Install pgBackRest" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("role", "variables", "message"),
+    [
+        ("redis", "redis_maxmemory_policy: allkeys-everything", "redis_maxmemory_policy"),
+        ("redis", "redis_port: six-three-seven-nine", "redis_port"),
+        ("redis", "redis_settings: [maxclients]", "redis_settings"),
+        ("redis", "redis_appendonly: sometimes", "redis_appendonly"),
+        (
+            "pdf_toolchain",
+            "pdf_toolchain_book_pages_renderer: wkhtmltopdf",
+            "pdf_toolchain_book_pages_renderer",
+        ),
+        ("pdf_toolchain", "pdf_toolchain_imagemagick_limits: [2GiB]", "pdf_toolchain_imagemagick_limits"),
+        ("pdf_toolchain", "pdf_toolchain_book_pages_timeout: soon", "pdf_toolchain_book_pages_timeout"),
+        ("sidekiq_worker", "sidekiq_worker_processes: [{queues: [books]}]", "name"),
+        ("sidekiq_worker", "sidekiq_worker_timeout: forever", "sidekiq_worker_timeout"),
+        (
+            "sidekiq_worker",
+            "sidekiq_worker_processes: [{name: books, queues: [b], concurrency: lots}]",
+            "concurrency",
+        ),
+    ],
+)
+def test_new_roles_refuse_bad_variables_before_any_task(tmp_path, role, variables, message):
+    proc = play(tmp_path, role, variables, check=True)
+    assert proc.returncode != 0
+    assert "Validating arguments against arg spec" in proc.stdout
+    assert message in proc.stdout
+    assert "changed=0" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("role", "variables", "message"),
+    [
+        (
+            "sidekiq_worker",
+            "sidekiq_worker_processes: [{name: books, queues: [a]}, {name: books, queues: [b]}]",
+            "each with a unique name",
+        ),
+        ("sidekiq_worker", "sidekiq_worker_processes: [{name: Books-1, queues: [a]}]", "lowercase letters"),
+        (
+            "sidekiq_worker",
+            "sidekiq_worker_processes: [{name: books, queues: []}]",
+            "non-empty list of queues",
+        ),
+        (
+            "sidekiq_worker",
+            "sidekiq_worker_processes: [{name: books, queues: [a], timeout: 0}]",
+            "at least 1",
+        ),
+        (
+            "pdf_toolchain",
+            "pdf_toolchain_book_pages_renderer: phantomjs\npdf_toolchain_phantomjs_enabled: false",
+            "enable that renderer",
+        ),
+        ("pdf_toolchain", "pdf_toolchain_book_pages_viewport: wide", "WIDTHxHEIGHT"),
+    ],
+)
+def test_new_roles_refuse_inconsistent_settings_before_installing(tmp_path, role, variables, message):
+    proc = play(tmp_path, role, variables, check=True)
+    assert proc.returncode != 0
+    assert message in proc.stdout
+    assert "changed=0" in proc.stdout
+    assert "Install" not in proc.stdout.split(message)[0].split("TASK")[-1]
+
+
+@pytest.mark.parametrize(
+    ("entry", "variables", "message"),
+    [
+        ("restart", "sidekiq_worker_restart_processes: {books: 1}", "sidekiq_worker_restart_processes"),
+        ("stop", "sidekiq_worker_stop_wait: maybe", "sidekiq_worker_stop_wait"),
+    ],
+)
+def test_sidekiq_worker_entry_points_refuse_bad_variables(tmp_path, entry, variables, message):
+    proc = play(tmp_path, "sidekiq_worker", variables, entry=entry)
+    assert proc.returncode != 0
+    assert "Validating arguments against arg spec" in proc.stdout
+    assert message in proc.stdout
