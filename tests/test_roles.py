@@ -231,3 +231,31 @@ def test_cron_scheduler_refuses_bad_jobs_before_changing_anything(tmp_path, jobs
     assert message in proc.stdout
     assert "changed=0" in proc.stdout
     assert not runner.exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("role", "variables", "message"),
+    [
+        ("papertrail", "papertrail_port: 6514", "Set papertrail_host and papertrail_port"),
+        ("papertrail", "papertrail_host: logs.example.com", "Set papertrail_host and papertrail_port"),
+        ("papertrail", "papertrail_host: logs.example.com\npapertrail_port: tls", "papertrail_port"),
+        (
+            "papertrail",
+            "papertrail_host: h\npapertrail_port: 1\npapertrail_files: [{path: log/x.log, tag: rails}]",
+            "Bad papertrail_files entries",
+        ),
+        (
+            "papertrail",
+            "papertrail_host: h\npapertrail_port: 1\npapertrail_files: [{path: /x.log, tag: 'two words'}]",
+            "Bad papertrail_files entries",
+        ),
+        ("papertrail", "papertrail_host: h\npapertrail_port: 1\npapertrail_files: [{path: /x.log}]", "tag"),
+        ("syslog_receiver", "syslog_receiver_port: 6514", "the receiver speaks TLS only"),
+    ],
+)
+def test_log_roles_refuse_bad_variables_before_changing_anything(tmp_path, role, variables, message):
+    proc = play(tmp_path, role, variables)
+    assert proc.returncode != 0
+    assert message in proc.stdout
+    assert "changed=0" in proc.stdout
+    assert "Install rsyslog" not in proc.stdout
