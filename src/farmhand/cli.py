@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from farmhand import __version__, config_cli, deploy, pg_cli
+from farmhand import __version__, config_cli, cron_cli, deploy, logs_cli, pg_cli
 from farmhand.console import error, info, out, step
 from farmhand.errors import FarmError
 from farmhand.local import hostfix
@@ -389,9 +389,9 @@ def maintenance_status(farm: str | None) -> None:
             click.echo(f"{host}: {state}")
 
 
-# -- config vars and PostgreSQL (farmhand.config_cli, farmhand.pg_cli) ------------------------
+# -- config vars, PostgreSQL, scheduled jobs, logs (farmhand.config_cli, pg_cli, cron_cli, logs_cli)
 
-for _command in (*config_cli.COMMANDS, *pg_cli.COMMANDS):
+for _command in (*config_cli.COMMANDS, *pg_cli.COMMANDS, *cron_cli.COMMANDS, *logs_cli.COMMANDS):
     cli.add_command(_command)
 
 
