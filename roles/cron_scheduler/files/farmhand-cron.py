@@ -442,6 +442,11 @@ def timer_state(config: dict, name: str) -> dict:
         text = text.strip()
         if text.startswith("@") and text[1:].isdigit() and int(text[1:]) > 0:
             return iso(dt.datetime.fromtimestamp(int(text[1:]), dt.UTC))
+        # A systemd that ignores --timestamp=unix: "Tue 2026-11-24 03:00:00 UTC".
+        with contextlib.suppress(ValueError):
+            _day, date, clock, zone = text.split()
+            if zone in ("UTC", "GMT"):
+                return iso(dt.datetime.fromisoformat(f"{date}T{clock}+00:00"))
         return text or None
 
     active = values.get("ActiveState", "unknown")
