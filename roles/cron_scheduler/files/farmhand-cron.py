@@ -426,16 +426,18 @@ def send_mail(config: dict, job: dict, record: dict, log_path: Path) -> str:
 
 
 def timer_state(config: dict, name: str) -> dict:
-    """Next and last trigger of the job's timer, from systemctl show."""
+    """Whether the job's timer is active and when it next elapses, from systemctl show."""
     unit = f"{config['unit_prefix']}{name}.timer"
-    props = ["ActiveState", "NextElapseUSecRealtime", "LastTriggerUSec"]
-    try:
-        out = subprocess.run(
-            ["systemctl", "show", "--timestamp=unix", unit, *(f"--property={p}" for p in props)],
-            capture_output=True, text=True, timeout=10, check=False,
-        ).stdout  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return {"timer": "unknown", "next_run": None}
+    show = ["systemctl", "show", unit, "--property=ActiveState", "--property=NextElapseUSecRealtime"]
+    out = ""
+    for cmd in ([*show, "--timestamp=unix"], show):  # the second for a systemctl without --timestamp
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return {"timer": "unknown", "next_run": None}
+        if done.returncode == 0:
+            out = done.stdout
+            break
     values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
     def moment(text: str) -> str | None:
