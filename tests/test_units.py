@@ -285,9 +285,9 @@ def test_journal_commands_read_the_backlog_then_follow_from_its_last_cursor():
     from farmhand.logs_cli import journal_command
 
     assert journal_command(50, None, False, None) == [
-        "sudo", "journalctl", "--no-pager", "-o", "json", "--lines", "50",
+        "sudo", "journalctl", "--no-pager", "-o", "json", "--lines=50",
     ]  # fmt: skip
     assert journal_command(50, "5[0-9]{2}", True, "s=abc") == [
-        "sudo", "journalctl", "--no-pager", "-o", "json", "--follow", "--lines", "all",
+        "sudo", "journalctl", "--no-pager", "-o", "json", "--follow", "--lines=all",
         "--after-cursor", "s=abc", "--grep", "5[0-9]{2}",
     ]  # fmt: skip

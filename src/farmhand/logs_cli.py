@@ -46,11 +46,12 @@ def format_line(host: str, entry: dict[str, Any]) -> str:
 def journal_command(lines: int, grep: str | None, follow: bool, cursor: str | None) -> list[str]:
     cmd = ["sudo", "journalctl", "--no-pager", "-o", "json"]
     if follow:
-        cmd += ["--follow", "--lines", "all" if cursor else "0"]
+        # --lines takes an optional argument: it must be attached (--lines=N).
+        cmd += ["--follow", f"--lines={'all' if cursor else 0}"]
         if cursor:
             cmd += ["--after-cursor", cursor]
     else:
-        cmd += ["--lines", str(lines)]
+        cmd.append(f"--lines={lines}")
     if grep:
         cmd += ["--grep", grep]
     return cmd
