@@ -425,37 +425,44 @@ def send_mail(config: dict, job: dict, record: dict, log_path: Path) -> str:
 # -- Timers ------------------------------------------------------------------------------------
 
 
-def timer_state(config: dict, name: str) -> dict:
-    """Whether the job's timer is active and when it next elapses, from systemctl show."""
-    unit = f"{config['unit_prefix']}{name}.timer"
-    show = ["systemctl", "show", unit, "--property=ActiveState", "--property=NextElapseUSecRealtime"]
-    out = ""
-    for cmd in ([*show, "--timestamp=unix"], show):  # the second for a systemctl without --timestamp
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return {"timer": "unknown", "next_run": None}
-        if done.returncode == 0:
-            out = done.stdout
-            break
+def utc_moment(text: str) -> str | None:
+    """An ISO time from systemd's "Tue 2026-11-24 03:00:00 UTC" (its tools run with TZ=UTC here)."""
+    with contextlib.suppress(ValueError):
+        _day, date, clock, zone = text.split()
+        if zone in ("UTC", "GMT"):
+            return iso(dt.datetime.fromisoformat(f"{date}T{clock}+00:00"))
+    return None
+
+
+def systemd_tool(*cmd: str) -> str:
+    env = {**os.environ, "TZ": "UTC", "LC_ALL": "C", "SYSTEMD_PAGER": ""}
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False, env=env)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout if done.returncode == 0 else ""
+
+
+def timer_state(config: dict, job: dict) -> dict:
+    """Whether the job's timer is active and when it next elapses (systemctl show; while the job
+    runs systemd has no next elapse yet, so it is worked out from the calendar)."""
+    unit = f"{config['unit_prefix']}{job['name']}.timer"
+    props = ["--property=ActiveState", "--property=NextElapseUSecRealtime"]
+    out = systemd_tool("systemctl", "show", unit, *props)
     values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-    def moment(text: str) -> str | None:
-        text = text.strip()
-        if text.startswith("@") and text[1:].isdigit() and int(text[1:]) > 0:
-            return iso(dt.datetime.fromtimestamp(int(text[1:]), dt.UTC))
-        # A systemd that ignores --timestamp=unix: "Tue 2026-11-24 03:00:00 UTC".
-        with contextlib.suppress(ValueError):
-            _day, date, clock, zone = text.split()
-            if zone in ("UTC", "GMT"):
-                return iso(dt.datetime.fromisoformat(f"{date}T{clock}+00:00"))
-        return text or None
-
     active = values.get("ActiveState", "unknown")
-    return {
-        "timer": active,
-        "next_run": moment(values.get("NextElapseUSecRealtime", "")) if active == "active" else None,
-    }
+    if active != "active":
+        return {"timer": active, "next_run": None}
+    next_run = utc_moment(values.get("NextElapseUSecRealtime", "").strip())
+    if next_run is None:
+        analyzed = systemd_tool("systemd-analyze", "calendar", *job["on_calendar"])
+        elapses = [
+            utc_moment(line.split(":", 1)[1].strip())
+            for line in analyzed.splitlines()
+            if line.strip().startswith("Next elapse:")
+        ]
+        next_run = min((e for e in elapses if e), default=None)
+    return {"timer": active, "next_run": next_run}
 
 
 # -- Commands ----------------------------------------------------------------------------------
@@ -481,7 +488,7 @@ def cmd_list(config: dict, args: argparse.Namespace) -> int:
                 "command": job["command"],
                 "timeout": job["timeout"],
                 "overlap": job.get("overlap", False),
-                **timer_state(config, job["name"]),
+                **timer_state(config, job),
                 "last_run": brief(last),
                 "last_status": last["status"] if last else None,
             }
