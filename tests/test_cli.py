@@ -476,6 +476,19 @@ BAD_INPUT: dict[str, Bad] = {
         ("pg:backups:restore", "-f", "pgf", "20261123-100000F", "--to-time", "2026-11-23 10:00:00+00"),
         "give a backup LABEL or --to-time, not both",
     ),
+    # Scheduled jobs and logs (refused before any host is asked)
+    "cron-no-cron-host": Bad(("cron", "-f", "staging"), "farm 'staging' has no cron host (no host tagged"),
+    "cron-run-no-jobs": Bad(("cron:run", "-f", "demo", "tick"), "farm 'demo' has no scheduled jobs"),
+    "cron-run-bad-job-name": Bad(("cron:run", "-f", "demo", "Bad Name"), "invalid job name 'Bad Name'"),
+    "cron-run-no-job": Bad(("cron:run", "-f", "demo"), "Missing argument 'JOB'"),
+    "cron-logs-run-zero": Bad(("cron:logs", "-f", "demo", "tick", "0"), "0 is not in the range x>=1"),
+    "cron-history-unknown-farm": Bad(("cron:history", "-f", "nope"), "unknown farm 'nope'"),
+    "logs-unknown-role": Bad(("logs", "-f", "demo", "-r", "nope"), "unknown role 'nope'"),
+    "logs-role-without-hosts": Bad(
+        ("logs", "-f", "demo", "-r", "db_follower"), "farm 'demo' has no hosts with role db_follower"
+    ),
+    "logs-bad-grep": Bad(("logs", "-f", "demo", "--grep", "("), "invalid --grep pattern '('"),
+    "logs-zero-lines": Bad(("logs", "-f", "demo", "-n", "0"), "0 is not in the range x>=1"),
 }
 
 
@@ -684,3 +697,37 @@ def test_ansible_is_found_beside_farm_when_the_venv_is_not_on_path(aws_env, farm
     proc = farm("ps", "-f", "demo", "--json", env={**aws_env, "PATH": "/usr/bin:/bin"})
     assert_ok(proc)
     assert {h["name"] for h in json.loads(proc.stdout)["hosts"]} == set(demo_hosts(farms))
+
+
+def test_cron_run_refuses_an_unknown_job_before_asking_any_host(aws_env, farms, ec2, guard, tmp_path):
+    """With jobs in the farm's group_vars, a job not among them is refused without SSH."""
+    view = tmp_path / "project-with-jobs"
+    view.mkdir()
+    for name in ("ansible.cfg", "inventory", "playbooks", "roles"):
+        (view / name).symlink_to(REPO_ROOT / name)
+    shutil.copytree(REPO_ROOT / "group_vars", view / "group_vars", symlinks=True)
+    (view / "group_vars" / "farm_demo" / "cron.yml").write_text(
+        "cron_scheduler_jobs:\n"
+        "  - {name: send-digests, schedule: every 10 minutes, command: bin/rails digests}\n"
+        "  - {name: nightly, schedule: daily at 02:30, command: bin/rails nightly}\n"
+    )
+    (view / ".farm").mkdir()
+    path, guard_log = guard
+    env = {**aws_env, "FARMHAND_HOME": str(view), "PATH": path}
+    before = snapshot(ec2)
+
+    jobs = "jobs are send-digests, nightly"
+    for args, expect in (
+        (("cron:run", "-f", "demo", "nope"), f"unknown job 'nope' on farm 'demo': {jobs}"),
+        (("cron:logs", "-f", "demo", "nope", "3"), "unknown job 'nope' on farm 'demo'"),
+        (("cron:history", "-f", "demo", "nope"), "unknown job 'nope' on farm 'demo'"),
+    ):
+        proc = farm(*args, env=env)
+        assert_one_line_error(proc, expect)
+    assert snapshot(ec2) == before
+    assert not guard_log.exists(), guard_log.read_text()
+    # A known job gets as far as SSH to the cron host (the guard stands in for ssh and fails).
+    proc = farm("cron:run", "-f", "demo", "send-digests", env=env)
+    assert proc.returncode == 99
+    assert f"admin@{farms['demo-worker-cron-1']['ip']}" in guard_log.read_text()
+    assert "sudo /usr/local/bin/farmhand-cron run send-digests" in guard_log.read_text()

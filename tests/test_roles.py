@@ -277,3 +277,104 @@ def test_sidekiq_worker_entry_points_refuse_bad_variables(tmp_path, entry, varia
     assert proc.returncode != 0
     assert "Validating arguments against arg spec" in proc.stdout
     assert message in proc.stdout
+
+
+def _cron_filters():
+    """The cron_scheduler role's schedule conversion (roles/cron_scheduler/filter_plugins/)."""
+    import importlib.util
+
+    path = ROOT / "roles" / "cron_scheduler" / "filter_plugins" / "cron_scheduler.py"
+    spec = importlib.util.spec_from_file_location("cron_scheduler_filters", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("schedule", "calendars"),
+    [
+        ("every 10 minutes", ["*-*-* *:00/10:00"]),
+        ("every minute", ["*-*-* *:*:00"]),
+        ("every 2 hours", ["*-*-* 00/2:00:00"]),
+        ("hourly", ["*-*-* *:00:00"]),
+        ("Hourly at :15", ["*-*-* *:15:00"]),
+        ("daily", ["*-*-* 00:00:00"]),
+        ("daily at 7:30", ["*-*-* 07:30:00"]),
+        ("every day at 23:05", ["*-*-* 23:05:00"]),
+        ("*/15 * * * 1-5", ["Mon,Tue,Wed,Thu,Fri *-*-* *:0/15:00"]),
+        ("0 3 * * *", ["*-*-* 03:00:00"]),
+        ("5 4 * jan-mar mon", ["Mon *-1,2,3-* 04:05:00"]),
+        ("0 0 * * 0,7", ["Sun *-*-* 00:00:00"]),
+        # cron runs when the day of month OR the day of week matches: two calendars.
+        ("30 2 1,15 * sun", ["*-*-1,15 02:30:00", "Sun *-*-* 02:30:00"]),
+        ("@weekly", ["Sun *-*-* 00:00:00"]),
+        ("@monthly", ["*-*-1 00:00:00"]),
+    ],
+)
+def test_cron_schedules_become_calendars_systemd_reads(schedule, calendars):
+    assert _cron_filters().to_calendar(schedule) == calendars
+    checked = subprocess.run(["systemd-analyze", "calendar", *calendars], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("jobs", "message"),
+    [
+        (
+            '[{name: tick, schedule: "every 7 parsecs", command: "true"}]',
+            "Invalid cron schedules: job tick: schedule 'every 7 parsecs': not cron syntax",
+        ),
+        ('[{name: a, schedule: "61 * * * *", command: "true"}]', "minute 61 is out of range 0-59"),
+        ('[{name: a, schedule: "daily at 25:00", command: "true"}]', "'25:00' is not a time of day"),
+        ('[{name: a, schedule: "@reboot", command: "true"}]', "@reboot is not supported"),
+        ('[{name: a, command: "true"}]', "job a: give a schedule"),
+        (
+            '[{name: a, schedule: hourly, command: "true"}, {name: a, schedule: daily, command: "false"}]',
+            "Duplicate cron job names: a",
+        ),
+        ('[{name: "Bad Name", schedule: hourly, command: "true"}]', "Invalid cron job names: Bad Name"),
+        ('[{name: a, calendar: "not a calendar", command: "true"}]', "systemd cannot read the calendar of a"),
+        ('[{name: a, schedule: hourly, command: "true", timeout: soon}]', "timeout"),
+        ("[{name: a, schedule: hourly}]", "command"),
+    ],
+)
+def test_cron_scheduler_refuses_bad_jobs_before_changing_anything(tmp_path, jobs, message):
+    runner = tmp_path / "farmhand-cron"
+    proc = play(
+        tmp_path,
+        "cron_scheduler",
+        f"cron_scheduler_jobs: {jobs}\ncron_scheduler_runner_path: {runner}\n"
+        f"cron_scheduler_config_file: {tmp_path / 'cron.json'}\ncron_scheduler_runs_dir: {tmp_path / 'runs'}",
+    )
+    assert proc.returncode != 0
+    assert message in proc.stdout
+    assert "changed=0" in proc.stdout
+    assert not runner.exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("role", "variables", "message"),
+    [
+        ("papertrail", "papertrail_port: 6514", "Set papertrail_host and papertrail_port"),
+        ("papertrail", "papertrail_host: logs.example.com", "Set papertrail_host and papertrail_port"),
+        ("papertrail", "papertrail_host: logs.example.com\npapertrail_port: tls", "papertrail_port"),
+        (
+            "papertrail",
+            "papertrail_host: h\npapertrail_port: 1\npapertrail_files: [{path: log/x.log, tag: rails}]",
+            "Bad papertrail_files entries",
+        ),
+        (
+            "papertrail",
+            "papertrail_host: h\npapertrail_port: 1\npapertrail_files: [{path: /x.log, tag: 'two words'}]",
+            "Bad papertrail_files entries",
+        ),
+        ("papertrail", "papertrail_host: h\npapertrail_port: 1\npapertrail_files: [{path: /x.log}]", "tag"),
+        ("syslog_receiver", "syslog_receiver_port: 6514", "the receiver speaks TLS only"),
+    ],
+)
+def test_log_roles_refuse_bad_variables_before_changing_anything(tmp_path, role, variables, message):
+    proc = play(tmp_path, role, variables)
+    assert proc.returncode != 0
+    assert message in proc.stdout
+    assert "changed=0" in proc.stdout
+    assert "Install rsyslog" not in proc.stdout

@@ -268,3 +268,26 @@ def test_validate_farm_rejects_invalid_names(name):
 def test_validate_farm_without_a_name_says_how_to_give_one():
     with pytest.raises(FarmError, match="no farm given: use -f FARM or set FARMHAND_FARM"):
         validate_farm(None)
+
+
+def test_a_journal_entry_becomes_a_line_tagged_with_host_and_program():
+    from farmhand.logs_cli import format_line
+
+    entry = {"__REALTIME_TIMESTAMP": "1763920000123456", "SYSLOG_IDENTIFIER": "cron-tick", "_PID": "42"}
+    line = format_line("demo-cron-1", {**entry, "MESSAGE": "tick\n"})
+    assert line == "2025-11-23T17:46:40.123456+00:00 demo-cron-1 cron-tick[42]: tick"
+    # journald gives messages that are not UTF-8 as byte arrays.
+    raw = format_line("demo-web-1", {**entry, "MESSAGE": [104, 105, 255]})
+    assert raw.endswith("demo-web-1 cron-tick[42]: hi\ufffd")
+
+
+def test_journal_commands_read_the_backlog_then_follow_from_its_last_cursor():
+    from farmhand.logs_cli import journal_command
+
+    assert journal_command(50, None, False, None) == [
+        "sudo", "journalctl", "--no-pager", "-o", "json", "--lines=50",
+    ]  # fmt: skip
+    assert journal_command(50, "5[0-9]{2}", True, "s=abc") == [
+        "sudo", "journalctl", "--no-pager", "-o", "json", "--follow", "--lines=all",
+        "--after-cursor", "s=abc", "--grep", "5[0-9]{2}",
+    ]  # fmt: skip

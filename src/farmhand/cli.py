@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from farmhand import __version__, backups_cli, config_cli, deploy, pg_cli
+from farmhand import __version__, backups_cli, config_cli, cron_cli, deploy, logs_cli, pg_cli
 from farmhand.console import error, info, out, step
 from farmhand.errors import FarmError
 from farmhand.local import hostfix
@@ -389,9 +389,15 @@ def maintenance_status(farm: str | None) -> None:
             click.echo(f"{host}: {state}")
 
 
-# -- config vars, PostgreSQL, backups (farmhand.config_cli, farmhand.pg_cli, farmhand.backups_cli) --
+# -- config vars, PostgreSQL, backups, scheduled jobs, logs (farmhand.*_cli) ---------------------
 
-for _command in (*config_cli.COMMANDS, *pg_cli.COMMANDS, *backups_cli.COMMANDS):
+for _command in (
+    *config_cli.COMMANDS,
+    *pg_cli.COMMANDS,
+    *backups_cli.COMMANDS,
+    *cron_cli.COMMANDS,
+    *logs_cli.COMMANDS,
+):
     cli.add_command(_command)
 
 
