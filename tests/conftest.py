@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import farmlib
 import pytest
 from moto.server import ThreadedMotoServer  # a missing moto fails the run: no skip
 
@@ -278,3 +279,42 @@ OK_RECAP = (
     "echo 'PLAY RECAP *****'\n"
     "echo 'demo-web-1 : ok=5 changed=2 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0'\n"
 )
+
+
+# -- the whole-farm tests' local farm (tests/farmlib.py) -------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def local_farm() -> Iterator[subprocess.CompletedProcess[str]]:
+    """The local farm every test_local_farm*.py module runs on, brought up once (from scratch) per
+    session; the test marked `farm_last` takes it down, and this takes down what an error left."""
+    farmlib.farm("local", "down", "-f", farmlib.FARM)  # leftovers of an interrupted run
+    first = farmlib.farm("local", "up", "-f", farmlib.FARM)
+    yield first
+    farmlib.farm("local", "down", "-f", farmlib.FARM, ok=False)
+
+
+@pytest.fixture(scope="session")
+def converged_farm(local_farm: subprocess.CompletedProcess[str]) -> None:
+    """The local farm, converged (once per session: test_local_farm.py's converge test counts)."""
+    if not farmlib.STATE["converged"]:
+        farmlib.farm("converge", "-f", farmlib.FARM)
+        farmlib.STATE["converged"] = True
+
+
+@pytest.fixture(scope="session")
+def app_repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The sample app in a git repository of its own (see farmlib.make_app_repo)."""
+    return farmlib.make_app_repo(tmp_path_factory.mktemp("bookshelf"))
+
+
+@pytest.fixture(scope="session")
+def deployed_app(converged_farm: None, app_repo: dict[str, str]) -> dict[str, str]:
+    """The converged local farm running the sample app's v1 (deploying the running commit is a no-op)."""
+    farmlib.farm("deploy", "-f", farmlib.FARM, "--repo", app_repo["path"], "--ref", app_repo["v1"])
+    return app_repo
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `farm_last` (the local farm's teardown) run after every other test."""
+    items.sort(key=lambda item: item.get_closest_marker("farm_last") is not None)

@@ -7,21 +7,31 @@ fails (it is never skipped) where they are missing.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pexpect
 import pytest
+from farmlib import (
+    FARM,
+    FARM_BIN,
+    ROOT,
+    STATE,
+    app_url,
+    aws,
+    ec2_instances,
+    farm,
+    farm_containers,
+    farm_env,
+    get,
+    podman_json,
+    run,
+)
 
 from farmhand.inventory import untag
 from farmhand.local.load import Load
@@ -29,79 +39,7 @@ from farmhand.runner import parse_recap
 
 pytestmark = pytest.mark.farm
 
-ROOT = Path(__file__).resolve().parents[1]
-FARM = "ci"
-FARM_BIN = str(Path(sys.executable).with_name("farm"))
-
-
-def run(
-    *args: str, env: dict[str, str] | None = None, timeout: int = 1800
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(args), cwd=ROOT, env=env or os.environ.copy(), capture_output=True, text=True, timeout=timeout
-    )
-
-
-def farm(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = run(FARM_BIN, *args)
-    if ok:
-        assert proc.returncode == 0, (
-            f"farm {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-        )
-    return proc
-
-
-def farm_env() -> dict[str, str]:
-    exported = farm("local", "env", "-f", FARM).stdout
-    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")}
-    for line in exported.splitlines():
-        if line.startswith("export "):
-            key, _, value = line.removeprefix("export ").partition("=")
-            env[key] = subprocess.run(
-                ["sh", "-c", f"printf %s {value}"], capture_output=True, text=True
-            ).stdout
-    return env
-
-
-def podman_json(*args: str) -> list[dict]:
-    return json.loads(run("podman", *args).stdout or "[]")
-
-
-def farm_containers() -> dict[str, dict]:
-    found = podman_json("ps", "-a", "--format", "json", "--filter", f"label=farmhand.farm={FARM}")
-    return {c["Labels"]["farmhand.host"]: c for c in found}
-
-
-def aws(service: str, env: dict[str, str]) -> Any:
-    """A boto3 client for the local farm's moto, from the farm's environment."""
-    return boto3.client(
-        service,
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name=env["AWS_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
-
-
-def ec2_instances(env: dict[str, str]) -> dict[str, dict]:
-    ec2 = aws("ec2", env)
-    found = {}
-    for res in ec2.describe_instances(Filters=[{"Name": "tag:farm", "Values": [FARM]}])["Reservations"]:
-        for inst in res["Instances"]:
-            if inst["State"]["Name"] in ("pending", "running"):
-                tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
-                found[tags["Name"]] = {"id": inst["InstanceId"], "ip": inst["PrivateIpAddress"], "tags": tags}
-    return found
-
-
-@pytest.fixture(scope="module")
-def local_farm():
-    farm("local", "down", "-f", FARM)  # leftovers of an interrupted run
-    first = farm("local", "up", "-f", FARM)
-    yield first
-    farm("local", "down", "-f", FARM, ok=False)
-
-
+# Brought up by the session's `local_farm` fixture (tests/conftest.py); see tests/farmlib.py.
 HOSTS = ["ci-db-follower-1", "ci-db-worker-cron-1", "ci-lb-1", "ci-web-1", "ci-web-2"]
 NO_CHANGES = dict.fromkeys(HOSTS, 0)
 
@@ -182,6 +120,7 @@ def test_ps_lists_hosts_by_role(local_farm):
 
 def test_converge_then_converge_again_changes_nothing(local_farm):
     first = farm("converge", "-f", FARM)
+    STATE["converged"] = True
     recap = parse_recap(first.stdout.splitlines())
     assert sorted(recap) == HOSTS
     assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in recap.values())
@@ -260,75 +199,6 @@ def test_key_login_as_admin_with_sudo_still_works_after_hardening(local_farm):
 
 
 # -- the web tier: deploys, releases, rollback, restart, maintenance -------------------------------
-
-MIGRATION = """# frozen_string_literal: true
-
-class AddAuthorToBooks < ActiveRecord::Migration[6.1]
-  def change
-    add_column :books, :author, :string
-  end
-end
-"""
-
-FAILING_MIGRATION = """# frozen_string_literal: true
-
-class FailHalfway < ActiveRecord::Migration[6.1]
-  def change
-    raise "this migration always fails"
-  end
-end
-"""
-
-
-def git(repo: Path, *args: str) -> str:
-    proc = run("git", "-C", str(repo), *args)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def app_repo(tmp_path_factory) -> dict[str, str]:
-    """The sample app in a repository of its own: v1, v2 (adds a migration), and a broken build."""
-    repo = tmp_path_factory.mktemp("bookshelf")
-    shutil.copytree(ROOT / "examples/bookshelf", repo, dirs_exist_ok=True)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.email", "ci@farmhand.invalid")
-    git(repo, "config", "user.name", "Farmhand CI")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "Bookshelf v1")
-    shas = {"path": str(repo), "v1": git(repo, "rev-parse", "HEAD")}
-    (repo / "db/migrate/20250101000000_add_author_to_books.rb").write_text(MIGRATION)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "Books have authors")
-    shas["v2"] = git(repo, "rev-parse", "HEAD")
-    git(repo, "checkout", "-qb", "broken")
-    with (repo / "Gemfile").open("a") as gemfile:
-        gemfile.write('gem "farmhand_no_such_gem"\n')
-    git(repo, "commit", "-qam", "Needs a gem nobody has")
-    shas["broken"] = git(repo, "rev-parse", "HEAD")
-    git(repo, "checkout", "-q", "main")
-    git(repo, "checkout", "-qb", "badmigration")
-    (repo / "db/migrate/20250201000000_fail_halfway.rb").write_text(FAILING_MIGRATION)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "A migration that fails")
-    shas["badmigration"] = git(repo, "rev-parse", "HEAD")
-    git(repo, "checkout", "-q", "main")
-    return shas
-
-
-def app_url() -> str:
-    ports = run("podman", "port", "farmhand-ci-lb-1", "80/tcp").stdout.split()
-    assert ports, "the load balancer publishes no port"
-    return f"http://{ports[0]}"
-
-
-def get(url: str) -> tuple[int, Message, str]:
-    """Status, headers (names case-insensitive) and body of a GET."""
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.headers, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers, exc.read().decode()
 
 
 def version_on_each_web_host() -> set[tuple[str, str]]:
@@ -748,6 +618,7 @@ def test_converge_after_deploys_changes_nothing(local_farm, app_repo):
     assert version_on_each_web_host() == {("v7", app_repo["v1"])}
 
 
+@pytest.mark.farm_last
 def test_down_removes_everything(local_farm):
     env = farm_env()
     down = farm("local", "down", "-f", FARM)

@@ -1,0 +1,194 @@
+"""What the whole-farm tests share: the farm they run on, the real `farm` CLI, Podman and moto.
+
+Every `tests/test_local_farm*.py` module runs on one local farm, brought up once per session by the
+`local_farm` fixture (tests/conftest.py) and torn down by the test marked `farm_last`. The farm is
+`ci` (group_vars/farm_ci) unless FARMHAND_TEST_FARM names another one whose group_vars/farm_<name>/
+has the same shape: two engineers' test runs on one machine then never touch each other's hosts.
+
+Modules other than test_local_farm.py find hosts by role (`hosts_with_role`), never by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ROOT = Path(__file__).resolve().parents[1]
+FARM = os.environ.get("FARMHAND_TEST_FARM", "ci")
+FARM_BIN = str(Path(sys.executable).with_name("farm"))
+
+# Whether this session converged the farm already (test_local_farm.py's first converge sets it).
+STATE: dict[str, Any] = {"converged": False}
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: int = 1800, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(args),
+        cwd=ROOT,
+        env=env or os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+    )
+
+
+def farm(*args: str, ok: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess[str]:
+    """The real `farm` CLI, as a user runs it in the checkout; asserts exit 0 unless ok=False."""
+    proc = run(FARM_BIN, *args, timeout=timeout)
+    if ok:
+        assert proc.returncode == 0, (
+            f"farm {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def farm_env() -> dict[str, str]:
+    """The environment `eval "$(farm local env -f FARM)"` gives: AWS_ENDPOINT_URL, key, inventory."""
+    exported = farm("local", "env", "-f", FARM).stdout
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")}
+    for line in exported.splitlines():
+        if line.startswith("export "):
+            key, _, value = line.removeprefix("export ").partition("=")
+            env[key] = subprocess.run(
+                ["sh", "-c", f"printf %s {value}"], capture_output=True, text=True
+            ).stdout
+    return env
+
+
+def podman_json(*args: str) -> list[dict]:
+    return json.loads(run("podman", *args).stdout or "[]")
+
+
+def farm_containers() -> dict[str, dict]:
+    found = podman_json("ps", "-a", "--format", "json", "--filter", f"label=farmhand.farm={FARM}")
+    return {c["Labels"]["farmhand.host"]: c for c in found}
+
+
+def container(host: str) -> str:
+    """The Podman container that plays HOST (its Name tag)."""
+    return f"farmhand-{host}"
+
+
+def on_host(host: str, *command: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """Run COMMAND as root inside HOST's container (the test's back door, not the user's way in)."""
+    return run("podman", "exec", container(host), *command, timeout=timeout)
+
+
+def aws(service: str, env: dict[str, str] | None = None) -> Any:
+    """A boto3 client for the local farm's moto, from the farm's environment."""
+    env = env or farm_env()
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def ec2_instances(env: dict[str, str] | None = None) -> dict[str, dict]:
+    ec2 = aws("ec2", env)
+    found = {}
+    for res in ec2.describe_instances(Filters=[{"Name": "tag:farm", "Values": [FARM]}])["Reservations"]:
+        for inst in res["Instances"]:
+            if inst["State"]["Name"] in ("pending", "running"):
+                tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
+                found[tags["Name"]] = {"id": inst["InstanceId"], "ip": inst["PrivateIpAddress"], "tags": tags}
+    return found
+
+
+def hosts_with_role(role: str) -> list[str]:
+    """Names of the farm's running hosts whose role tag carries ROLE, sorted (as `farm ps` lists them)."""
+    listing = json.loads(farm("ps", "-f", FARM, "--json").stdout)
+    return sorted(h["name"] for h in listing["hosts"] if role in h["roles"] and h["state"] == "running")
+
+
+def first_with_role(role: str) -> str:
+    hosts = hosts_with_role(role)
+    assert hosts, f"farm {FARM} has no host with role {role}"
+    return hosts[0]
+
+
+# -- the sample app ------------------------------------------------------------------------------
+
+MIGRATION = """# frozen_string_literal: true
+
+class AddAuthorToBooks < ActiveRecord::Migration[6.1]
+  def change
+    add_column :books, :author, :string
+  end
+end
+"""
+
+FAILING_MIGRATION = """# frozen_string_literal: true
+
+class FailHalfway < ActiveRecord::Migration[6.1]
+  def change
+    raise "this migration always fails"
+  end
+end
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    proc = run("git", "-C", str(repo), *args)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def make_app_repo(repo: Path) -> dict[str, str]:
+    """The sample app in a repository of its own: v1, v2 (adds a migration), a broken build and a
+    failing migration. Returns the path and each one's commit."""
+    shutil.copytree(ROOT / "examples/bookshelf", repo, dirs_exist_ok=True)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "ci@farmhand.invalid")
+    git(repo, "config", "user.name", "Farmhand CI")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "Bookshelf v1")
+    shas = {"path": str(repo), "v1": git(repo, "rev-parse", "HEAD")}
+    (repo / "db/migrate/20250101000000_add_author_to_books.rb").write_text(MIGRATION)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "Books have authors")
+    shas["v2"] = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-qb", "broken")
+    with (repo / "Gemfile").open("a") as gemfile:
+        gemfile.write('gem "farmhand_no_such_gem"\n')
+    git(repo, "commit", "-qam", "Needs a gem nobody has")
+    shas["broken"] = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "checkout", "-qb", "badmigration")
+    (repo / "db/migrate/20250201000000_fail_halfway.rb").write_text(FAILING_MIGRATION)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "A migration that fails")
+    shas["badmigration"] = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "main")
+    return shas
+
+
+def app_url() -> str:
+    """The app's URL through the farm's load balancer, published on the controller's loopback."""
+    ports = run("podman", "port", container(first_with_role("lb")), "80/tcp").stdout.split()
+    assert ports, "the load balancer publishes no port"
+    return f"http://{ports[0]}"
+
+
+def get(url: str) -> tuple[int, Message, str]:
+    """Status, headers (names case-insensitive) and body of a GET."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read().decode()
