@@ -707,7 +707,7 @@ def test_cron_run_refuses_an_unknown_job_before_asking_any_host(aws_env, farms, 
         (view / name).symlink_to(REPO_ROOT / name)
     shutil.copytree(REPO_ROOT / "group_vars", view / "group_vars", symlinks=True)
     (view / "group_vars" / "farm_demo" / "cron.yml").write_text(
-        "cron_scheduler_jobs:\n"
+        "farmhand_cron_jobs:\n"
         "  - {name: send-digests, schedule: every 10 minutes, command: bin/rails digests}\n"
         "  - {name: nightly, schedule: daily at 02:30, command: bin/rails nightly}\n"
     )

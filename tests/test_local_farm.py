@@ -40,7 +40,7 @@ from farmhand.runner import parse_recap
 pytestmark = pytest.mark.farm
 
 # Brought up by the session's `local_farm` fixture (tests/conftest.py); see tests/farmlib.py.
-HOSTS = ["ci-db-follower-1", "ci-db-worker-cron-1", "ci-lb-1", "ci-web-1", "ci-web-2"]
+HOSTS = ["ci-db-follower-1", "ci-db-worker-cron-1", "ci-lb-logs-1", "ci-web-1", "ci-web-2"]
 NO_CHANGES = dict.fromkeys(HOSTS, 0)
 
 
@@ -95,7 +95,7 @@ def test_aws_ec2_inventory_groups_by_farm_and_role(local_farm):
         return sorted(farm_hosts & set(inventory.get(group, {}).get("hosts", [])))
 
     assert in_farm("role_web") == ["ci-web-1", "ci-web-2"]
-    assert in_farm("role_lb") == ["ci-lb-1"]
+    assert in_farm("role_lb") == ["ci-lb-logs-1"]
     for role in ("db", "worker", "cron"):
         assert in_farm(f"role_{role}") == ["ci-db-worker-cron-1"]
     assert in_farm("role_db_follower") == ["ci-db-follower-1"]
@@ -111,7 +111,7 @@ def test_ps_lists_hosts_by_role(local_farm):
     assert roles == {
         "ci-web-1": ["web"],
         "ci-web-2": ["web"],
-        "ci-lb-1": ["lb"],
+        "ci-lb-logs-1": ["lb", "logs"],
         "ci-db-worker-cron-1": ["db", "worker", "cron"],
         "ci-db-follower-1": ["db_follower"],
     }

@@ -33,6 +33,17 @@ def _setting(target: Target, name: str, default: Any = None) -> Any:
     return default
 
 
+def _jobs(target: Target) -> Any:
+    """The farm's jobs: farmhand_cron_jobs (or the role's cron_scheduler_jobs, set directly) from
+    group_vars farm_<farm>, then role_cron, then all."""
+    for group in (f"farm_{target.farm}", "role_cron", "all"):
+        values = target.project.group_vars(group)
+        for name in ("farmhand_cron_jobs", "cron_scheduler_jobs"):
+            if name in values:
+                return values[name]
+    return []
+
+
 def cron_host(target: Target) -> Host:
     """The active cron host: the first of the farm's hosts tagged cron (by name)."""
     hosts = sorted(target.hosts_with_role("cron"), key=lambda h: h.name)
@@ -45,12 +56,12 @@ def check_job(target: Target, job: str) -> None:
     """Refuse a job name that is malformed or not among the farm's jobs, before any host is asked."""
     if not JOB_NAME.match(job):
         raise FarmError(f"invalid job name {job!r}: jobs are named with a-z, 0-9, - and _")
-    jobs = _setting(target, "cron_scheduler_jobs", [])
+    jobs = _jobs(target)
     if isinstance(jobs, str):
         return  # a template: the runner on the host says whether it knows the job
     names = [j.get("name") for j in jobs if isinstance(j, dict)]
     if not names:
-        where = f"cron_scheduler_jobs in group_vars/farm_{target.farm}/"
+        where = f"farmhand_cron_jobs in group_vars/farm_{target.farm}/"
         raise FarmError(f"farm {target.farm!r} has no scheduled jobs ({where})")
     if job not in names:
         raise FarmError(f"unknown job {job!r} on farm {target.farm!r}: jobs are {', '.join(names)}")

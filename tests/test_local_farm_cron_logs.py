@@ -1,0 +1,140 @@
+"""Whole-farm test of scheduled jobs and logs: `farm cron*` against the farm's active cron host,
+failure mails caught by the local SMTP sink, every host's lines arriving at the farm's TLS logs
+receiver (the local stand-in for Papertrail), and `farm logs` merging the hosts' journals.
+
+The jobs are group_vars/farm_ci/cron.yml's. Runs on the session's local farm (tests/farmlib.py).
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import time
+import uuid
+
+import pytest
+from farmlib import FARM, app_url, farm, first_with_role, get, hosts_with_role, on_host
+
+pytestmark = pytest.mark.farm
+
+RECEIVED = "/var/log/remote/papertrail.log"
+MAILDIR = "/var/mail/sink/new"
+
+
+def eventually(check, timeout: float = 90.0, every: float = 2.0):
+    """CHECK's first truthy answer within TIMEOUT seconds, else its last answer (what arrived)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = check()
+        if answer or time.monotonic() > deadline:
+            return answer
+        time.sleep(every)
+
+
+def received() -> str:
+    proc = on_host(first_with_role("logs"), "cat", RECEIVED)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_cron_lists_the_farms_jobs_with_their_schedules(deployed_app):
+    jobs = {j["name"]: j for j in json.loads(farm("cron", "-f", FARM, "--json").stdout)["jobs"]}
+    assert sorted(jobs) == ["always-fails", "count-books"]
+    assert jobs["count-books"]["schedule"] == "every 10 minutes"
+    assert jobs["count-books"]["next_run"]  # its timer is active on the cron host
+    text = farm("cron", "-f", FARM).stdout
+    assert "count-books" in text and "every 10 minutes" in text and "daily at 04:00" in text
+
+
+def test_cron_run_streams_the_job_and_records_the_run(deployed_app):
+    ran = farm("cron:run", "-f", FARM, "count-books")
+    assert "books in production" in ran.stdout
+    history = json.loads(farm("cron:history", "-f", FARM, "count-books", "--json").stdout)
+    last = history[0]
+    assert (last["job"], last["status"], last["exit_code"], last["trigger"]) == (
+        "count-books",
+        "succeeded",
+        0,
+        "manual",
+    )
+    cron_host = first_with_role("cron")
+    assert last["host"] == cron_host
+    current = on_host(cron_host, "readlink", "-f", "/srv/bookshelf/current").stdout.strip()
+    assert last["release"] and current.endswith(last["release"])
+    assert last["duration"] > 0
+    logs = farm("cron:logs", "-f", FARM, "count-books")
+    assert "books in production" in logs.stdout
+    text = farm("cron:history", "-f", FARM).stdout
+    assert "count-books" in text and "succeeded" in text
+
+
+def test_a_failing_job_exits_with_its_status_and_mails_its_recipients(deployed_app):
+    cron_host = first_with_role("cron")
+    before = set(on_host(cron_host, "ls", MAILDIR).stdout.split())
+    failed = farm("cron:run", "-f", FARM, "always-fails", ok=False)
+    assert failed.returncode == 3, failed.stdout + failed.stderr
+    assert "cannot reach the partner API" in failed.stdout + failed.stderr
+    new = eventually(lambda: set(on_host(cron_host, "ls", MAILDIR).stdout.split()) - before, timeout=30)
+    assert len(new) == 1, new
+    mail = email.message_from_string(on_host(cron_host, "cat", f"{MAILDIR}/{new.pop()}").stdout)
+    assert mail["To"] == "oncall@farmhand.invalid"
+    assert "always-fails" in mail["Subject"]
+    assert "cannot reach the partner API" in mail.get_payload()
+    history = json.loads(farm("cron:history", "-f", FARM, "always-fails", "-n", "1", "--json").stdout)
+    assert (history[0]["status"], history[0]["exit_code"]) == ("failed", 3)
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (("cron:run", "-f", FARM, "no-such-job"), "unknown job 'no-such-job' on farm"),
+        (("cron:logs", "-f", FARM, "no-such-job"), "unknown job 'no-such-job' on farm"),
+        (("cron:run", "-f", FARM, "Bad Name"), "invalid job name 'Bad Name'"),
+    ],
+)
+def test_cron_bad_input_is_refused_in_one_line(deployed_app, args, expect):
+    before = farm("cron:history", "-f", FARM, "--json").stdout
+    proc = farm(*args, ok=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and expect in proc.stderr, proc.stderr
+    assert farm("cron:history", "-f", FARM, "--json").stdout == before
+
+
+def test_every_hosts_lines_reach_the_logs_receiver_over_tls(deployed_app):
+    marker = f"farmhand-probe-{uuid.uuid4().hex[:12]}"
+    hosts = sorted({h for role in ("web", "db", "db_follower", "lb") for h in hosts_with_role(role)})
+    for host in hosts:
+        assert on_host(host, "logger", "-t", "probe", f"{marker} from {host}").returncode == 0
+    wanted = {f"{host} probe: {marker} from {host}" for host in hosts}
+
+    def arrived() -> bool:
+        return wanted <= set(received().splitlines())
+
+    assert eventually(arrived), wanted - set(received().splitlines())
+    # The receiver takes TLS only: the senders' connections are to its TLS port.
+    assert on_host(first_with_role("logs"), "ss", "-Htn", "state", "established", "sport", "= :6514").stdout
+
+
+def test_the_apps_log_files_arrive_under_their_program_names(deployed_app):
+    marker = uuid.uuid4().hex[:12]
+    assert get(f"{app_url()}/books?probe={marker}")[0] == 200
+    lines = eventually(lambda: [ln for ln in received().splitlines() if marker in ln])
+    assert lines, f"no line with {marker} arrived"
+    assert any(ln.split()[0] in hosts_with_role("web") and ln.split()[1] == "rails:" for ln in lines), lines
+
+
+def test_farm_logs_merges_the_hosts_journals_with_host_and_program(deployed_app):
+    marker = f"farmhand-logs-{uuid.uuid4().hex[:12]}"
+    web = hosts_with_role("web")
+    for host in web:
+        on_host(host, "logger", "-t", "probe", marker)
+    on_host(first_with_role("db"), "logger", "-t", "probe", marker)
+    everything = farm("logs", "-f", FARM, "-n", "500", "--grep", marker).stdout.splitlines()
+    tagged = {(line.split()[1], line.split()[2]) for line in everything}
+    assert {(h, "probe:") for h in web} | {(first_with_role("db"), "probe:")} <= {
+        (h, p.split("[")[0].rstrip(":") + ":") for h, p in tagged
+    }
+    only_web = farm("logs", "-f", FARM, "-r", "web", "-n", "500", "--grep", marker).stdout.splitlines()
+    assert {line.split()[1] for line in only_web} == set(web)
+    bad = farm("logs", "-f", FARM, "-r", "nosuchrole", ok=False)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
