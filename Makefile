@@ -62,6 +62,8 @@ demo: deps ## Bring up the local demo farm, converge it and deploy the sample ap
 	@echo "  Config:     farm config:set -f $(DEMO_FARM) KEY=VALUE; farm config -f $(DEMO_FARM) --reveal; farm config:unset -f $(DEMO_FARM) KEY"
 	@echo "  Database:   farm pg:info -f $(DEMO_FARM); farm pg:promote -f $(DEMO_FARM) --reseed; echo 'select 1' | farm psql -f $(DEMO_FARM)"
 	@echo "  Web tier:   farm restart -f $(DEMO_FARM); farm maintenance:on|off -f $(DEMO_FARM)"
+	@echo "  Jobs:       farm cron -f $(DEMO_FARM); farm cron:run -f $(DEMO_FARM) count-books; farm cron:history -f $(DEMO_FARM)"
+	@echo "  Logs:       farm logs -f $(DEMO_FARM) --tail; podman exec farmhand-$(DEMO_FARM)-lb-logs-1 tail /var/log/remote/papertrail.log"
 	@echo "  Ansible:    eval \"\$$(farm local env -f $(DEMO_FARM))\"; ansible-inventory --graph"
 	@echo "  State:      $(CURDIR)/.farm (keys, moto, caches)"
 	@echo "  Tear down:  farm local down -f $(DEMO_FARM)"
