@@ -288,10 +288,12 @@ OK_RECAP = (
 def local_farm() -> Iterator[subprocess.CompletedProcess[str]]:
     """The local farm every test_local_farm*.py module runs on, brought up once (from scratch) per
     session; the test marked `farm_last` takes it down, and this takes down what an error left."""
-    farmlib.farm("local", "down", "-f", farmlib.FARM)  # leftovers of an interrupted run
+    if not farmlib.REUSE:
+        farmlib.farm("local", "down", "-f", farmlib.FARM)  # leftovers of an interrupted run
     first = farmlib.farm("local", "up", "-f", farmlib.FARM)
     yield first
-    farmlib.farm("local", "down", "-f", farmlib.FARM, ok=False)
+    if not farmlib.REUSE:
+        farmlib.farm("local", "down", "-f", farmlib.FARM, ok=False)
 
 
 @pytest.fixture(scope="session")

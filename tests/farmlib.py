@@ -6,6 +6,9 @@ Every `tests/test_local_farm*.py` module runs on one local farm, brought up once
 has the same shape: two engineers' test runs on one machine then never touch each other's hosts.
 
 Modules other than test_local_farm.py find hosts by role (`hosts_with_role`), never by name.
+
+While working on one module, FARMHAND_TEST_REUSE=1 keeps the farm: the session neither takes down
+what it finds nor what it leaves (run it with `-k 'not test_down'`). CI never sets it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import boto3
 
 ROOT = Path(__file__).resolve().parents[1]
 FARM = os.environ.get("FARMHAND_TEST_FARM", "ci")
+REUSE = os.environ.get("FARMHAND_TEST_REUSE") == "1"
 FARM_BIN = str(Path(sys.executable).with_name("farm"))
 
 # Whether this session converged the farm already (test_local_farm.py's first converge sets it).
