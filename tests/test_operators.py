@@ -294,6 +294,7 @@ def test_bash_completes_commands_with_colons(aws_env):
     assert bash_complete(aws_env, "farm config:s") == ["set"]
     assert "config:set" in bash_complete(aws_env, "farm conf")
     assert bash_complete(aws_env, "farm pg:backups:c") == ["capture"]
+    assert bash_complete(aws_env, "farm help config:g") == ["get"]
 
 
 def test_farms_roles_and_hosts_complete(aws_env, farms):

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import click
+from click.shell_completion import CompletionItem
 
 from farmhand import completion
 from farmhand.errors import FarmError
@@ -73,8 +74,14 @@ def render(root: click.Group, words: Sequence[str]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _complete_command(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    root = ctx.find_root().command
+    names = root.list_commands(ctx) if isinstance(root, click.Group) else []
+    return [CompletionItem(n) for n in names if n.startswith(incomplete) and n not in ("help", "completion")]
+
+
 @click.command("help")
-@click.argument("command", nargs=-1)
+@click.argument("command", nargs=-1, shell_complete=_complete_command)
 @click.pass_context
 def help_cmd(ctx: click.Context, command: tuple[str, ...]) -> None:
     """Show a command's help, Heroku style: usage, options, description, examples.

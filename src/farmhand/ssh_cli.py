@@ -65,7 +65,8 @@ def ssh_cmd(
         raise FarmError("--all needs a command: farm ssh -f FARM --all -- COMMAND")
     target = resolve(farm)
     if every:
-        _on_every_host(target, hosts.with_role(target, role) if role else target.hosts, " ".join(command))
+        every_host = hosts.with_role(target, role) if role else target.hosts
+        raise click.exceptions.Exit(_on_every_host(target, every_host, " ".join(command)))
     if host is not None:
         chosen = hosts.by_name(target, host)
     elif role is not None:
@@ -83,14 +84,14 @@ def ssh_cmd(
     raise click.exceptions.Exit(ssh.call(argv, target.env))
 
 
-def _on_every_host(target: Target, chosen: list[Host], line: str) -> None:
+def _on_every_host(target: Target, chosen: list[Host], line: str) -> int:
+    """LINE on every chosen host at once: 0, or the highest exit status (the failures named)."""
     conns = [ssh.host_connection(h, target.env) for h in chosen]
     codes = fanout.run_on_each(conns, line, target.env, sys.stdout.buffer, sys.stderr.buffer)
     failed = {name: code for name, code in codes.items() if code != 0}
     if failed:
         error("failed on " + ", ".join(f"{name} (exit {code})" for name, code in failed.items()))
-        raise click.exceptions.Exit(max(failed.values()))
-    raise click.exceptions.Exit(0)
+    return max(failed.values(), default=0)
 
 
 @dataclass(frozen=True)
