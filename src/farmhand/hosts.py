@@ -45,11 +45,10 @@ def oneoff(target: Target, role: str | None = None) -> Choice:
         return Choice(with_role(target, role)[0])
     for candidate in ONEOFF_ROLES:
         hosts = sorted(target.hosts_with_role(candidate), key=lambda h: h.name)
+        if hosts and candidate == ONEOFF_ROLES[0]:
+            return Choice(hosts[0])
         if hosts:
-            note = (
-                ""
-                if candidate == ONEOFF_ROLES[0]
-                else (f"farm {target.farm!r} has no console host: using {hosts[0].name} ({candidate})")
+            return Choice(
+                hosts[0], f"farm {target.farm!r} has no console host: using {hosts[0].name} ({candidate})"
             )
-            return Choice(hosts[0], note)
     raise FarmError(f"farm {target.farm!r} has no console, worker or web host: name a role with -r ROLE")
