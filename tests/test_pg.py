@@ -10,7 +10,7 @@ from farmhand.errors import FarmError
 from farmhand.inventory import Host
 from farmhand.pg import DbHost, lsn_value, plan_promote
 from farmhand.project import Project
-from farmhand.ssh import ssh_command
+from farmhand.ssh import host_connection, remote_argv
 from farmhand.target import Target
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,11 +91,13 @@ def test_a_forced_promotion_needs_a_live_standby():
 
 
 def test_ssh_reaches_a_host_as_ansible_does():
-    host = Host("web1", ("web",), "i-1", "10.0.0.7", "running", "t3.small")
+    host = Host("web1", ("web",), "i-1", "10.0.0.7", "running", "t3.small", {"ansible_user": "admin"})
     env = {"ANSIBLE_PRIVATE_KEY_FILE": "/k/id", "ANSIBLE_SSH_COMMON_ARGS": "-o UserKnownHostsFile=/k/known"}
-    cmd = ssh_command(env, "admin", host, ["sudo", "-u", "postgres", "psql", "-c", "select 'a b'"], tty=False)
+    remote = ["sudo", "-u", "postgres", "psql", "-c", "select 'a b'"]
+    cmd = remote_argv(host_connection(host, env), remote, tty=False)
     assert cmd == [
-        "ssh", "-o", "LogLevel=ERROR", "-T", "-i", "/k/id", "-o", "UserKnownHostsFile=/k/known",
+        "ssh", "-o", "LogLevel=ERROR", "-o", "StrictHostKeyChecking=accept-new", "-T", "-i", "/k/id",
+        "-o", "UserKnownHostsFile=/k/known",
         "admin@10.0.0.7", "--", "sudo -u postgres psql -c 'select '\"'\"'a b'\"'\"''",
     ]  # fmt: skip
-    assert ssh_command({}, "admin", host, ["psql"], tty=True)[3] == "-t"
+    assert "-t" in remote_argv(host_connection(host, {}), ["psql"], tty=True)

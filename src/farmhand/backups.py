@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from farmhand import ssh
 from farmhand.errors import FarmError
 from farmhand.inventory import Host
-from farmhand.ssh import ssh_command
 from farmhand.target import Target
 
 TYPES = ("full", "diff", "incr")
@@ -93,19 +93,7 @@ def primary(target: Target) -> Host:
 
 def remote(target: Target, host: Host, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
     """Run ARGV on HOST over SSH, as Ansible logs in; its output captured."""
-    user = str(target.project.farm_var(target.farm, "ansible_user", "admin"))
-    try:
-        return subprocess.run(
-            ssh_command(target.env, user, host, argv, tty=False),
-            env=dict(target.env),
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            check=False,
-            timeout=300,
-        )
-    except FileNotFoundError:
-        raise FarmError("ssh is not installed: install openssh-client") from None
+    return ssh.capture(target.env, host, argv)
 
 
 def pgbackrest_argv(stanza: str, *args: str) -> list[str]:

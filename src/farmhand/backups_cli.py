@@ -16,7 +16,7 @@ from farmhand.errors import FarmError
 from farmhand.options import fail, farm_option
 from farmhand.pg_cli import _size
 from farmhand.runner import describe_failures, limit_for, playbook_command, run_playbook
-from farmhand.ssh import ssh_command
+from farmhand.ssh import host_connection, remote_argv
 from farmhand.target import resolve
 
 
@@ -78,11 +78,10 @@ def pg_backups_capture(farm: str | None, kind: str) -> None:
     host = backups.primary(target)
     before = {b.label for b in backups.list_backups(target)}
     step(f"Taking a {kind} backup of {target.farm} on {host.name}")
-    user = str(target.project.farm_var(target.farm, "ansible_user", "admin"))
     argv = backups.pgbackrest_argv(target.farm, f"--type={kind}", "--log-level-console=detail", "backup")
     try:
         with subprocess.Popen(
-            ssh_command(target.env, user, host, argv, tty=False),
+            remote_argv(host_connection(host, target.env), argv),
             env=dict(target.env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

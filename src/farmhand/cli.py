@@ -12,7 +12,18 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from farmhand import __version__, backups_cli, config_cli, cron_cli, deploy, logs_cli, pg_cli
+from farmhand import (
+    __version__,
+    backups_cli,
+    config_cli,
+    cron_cli,
+    deploy,
+    help_cli,
+    logs_cli,
+    pg_cli,
+    run_cli,
+    ssh_cli,
+)
 from farmhand.console import error, info, out, step
 from farmhand.errors import FarmError
 from farmhand.local import hostfix
@@ -20,7 +31,7 @@ from farmhand.local.farm import LocalFarm
 from farmhand.local.image import ensure_image
 from farmhand.local.podman import require
 from farmhand.local.shape import parse_args
-from farmhand.options import fail, farm_option
+from farmhand.options import fail, farm_option, role_option
 from farmhand.project import Project, validate_farm
 from farmhand.runner import describe_failures, limit_for, playbook_command, run_module, run_playbook
 from farmhand.target import Target, resolve
@@ -140,7 +151,7 @@ def info_cmd(farm: str | None, as_json: bool) -> None:
 
 @cli.command("converge")
 @farm_option
-@click.option("-r", "--role", help="Only the hosts carrying this role.")
+@role_option("Only the hosts carrying this role.")
 @click.option("--check", is_flag=True, help="Report what would change; change nothing.")
 @click.option("--diff", is_flag=True, help="Show the changes made (or, with --check, that would be).")
 def converge(farm: str | None, role: str | None, check: bool, diff: bool) -> None:
@@ -286,7 +297,7 @@ RESTARTABLE = {"web": "restart.yml"}
 
 @cli.command("restart")
 @farm_option
-@click.option("-r", "--role", default="web", show_default=True, help="The role whose processes to restart.")
+@role_option("The role whose processes to restart.", default="web", show_default=True)
 def restart_cmd(farm: str | None, role: str) -> None:
     """Restart the farm's processes onto the current release, one host at a time.
 
@@ -389,7 +400,7 @@ def maintenance_status(farm: str | None) -> None:
             click.echo(f"{host}: {state}")
 
 
-# -- config vars, PostgreSQL, backups, scheduled jobs, logs (farmhand.*_cli) ---------------------
+# -- config vars, PostgreSQL, backups, scheduled jobs, logs, run, ssh, help (farmhand.*_cli) -----
 
 for _command in (
     *config_cli.COMMANDS,
@@ -397,6 +408,9 @@ for _command in (
     *backups_cli.COMMANDS,
     *cron_cli.COMMANDS,
     *logs_cli.COMMANDS,
+    *run_cli.COMMANDS,
+    *ssh_cli.COMMANDS,
+    *help_cli.COMMANDS,
 ):
     cli.add_command(_command)
 

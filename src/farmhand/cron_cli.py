@@ -71,7 +71,7 @@ def _runner(target: Target, host: Host, *args: str) -> None:
     """Run `sudo farmhand-cron ARGS` on the host, output passed through; exit with its status."""
     runner = str(_setting(target, "cron_scheduler_runner_path", RUNNER))
     remote = ["sudo", runner, *args]
-    raise click.exceptions.Exit(ssh.run_interactive(target.project, target.farm, target.env, host, remote))
+    raise click.exceptions.Exit(ssh.run_interactive(target.env, host, remote))
 
 
 @click.command("cron")

@@ -34,25 +34,25 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from farmhand import ssh
+from farmhand.ssh import connection
+
 
 class StepFailed(Exception):
     """A cutover step failed on a host: `name: what it said`."""
 
 
 def ssh_argv(host: Mapping[str, Any], env: Mapping[str, str], control_dir: str) -> list[str]:
-    """ssh to HOST as Ansible does, through a master connection kept in CONTROL_DIR."""
-    argv = ["ssh", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "ControlMaster=auto"]
-    argv += ["-o", "ControlPersist=60s", "-o", f"ControlPath={control_dir}/%C"]
-    argv += ["-o", "StrictHostKeyChecking=accept-new"]  # as ansible.cfg's ssh_args
-    if host.get("port"):
-        argv += ["-p", str(host["port"])]
-    key = host.get("key") or env.get("ANSIBLE_PRIVATE_KEY_FILE")
-    if key:
-        argv += ["-i", str(key)]
-    argv += shlex.split(host.get("args") or env.get("ANSIBLE_SSH_COMMON_ARGS", ""))
-    user = host.get("user")
-    argv.append(f"{user}@{host['address']}" if user else str(host["address"]))
-    return argv
+    """ssh to HOST as Ansible does (farmhand.ssh), through a master connection kept in CONTROL_DIR."""
+    hostvars = {
+        "ansible_host": host["address"],
+        "ansible_user": host.get("user"),
+        "ansible_port": host.get("port"),
+        "ansible_ssh_private_key_file": host.get("key"),
+        "ansible_ssh_common_args": host.get("args"),
+    }
+    conn = connection(str(host.get("name") or host["address"]), hostvars, env)
+    return ssh.ssh_argv(conn, batch=True, control_dir=control_dir)
 
 
 class Cutover:

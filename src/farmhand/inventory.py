@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from farmhand.errors import FarmError
@@ -22,11 +22,18 @@ class Host:
     private_ip: str
     state: str
     instance_type: str
+    # Its inventory variables (group_vars included, as Ansible merges them): how to reach it.
+    vars: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["roles"] = list(self.roles)
-        return data
+        return {
+            "name": self.name,
+            "roles": list(self.roles),
+            "instance_id": self.instance_id,
+            "private_ip": self.private_ip,
+            "state": self.state,
+            "instance_type": self.instance_type,
+        }
 
 
 def inventory_list(project: Project, env: Mapping[str, str], refresh: bool = False) -> dict[str, Any]:
@@ -72,6 +79,7 @@ def farm_hosts(inventory: dict[str, Any], farm: str) -> list[Host]:
                 private_ip=hv.get("aws_private_ip_address", ""),
                 state=hv.get("aws_state", {}).get("name", ""),
                 instance_type=hv.get("aws_instance_type", ""),
+                vars=hv,
             )
         )
     return hosts

@@ -23,7 +23,7 @@ import click
 from farmhand import ssh
 from farmhand.errors import FarmError
 from farmhand.inventory import Host
-from farmhand.options import farm_option
+from farmhand.options import farm_option, role_option
 from farmhand.target import Target, resolve
 
 
@@ -58,8 +58,7 @@ def journal_command(lines: int, grep: str | None, follow: bool, cursor: str | No
 
 
 def _ssh(target: Target, host: Host, remote: Sequence[str]) -> list[str]:
-    user = str(target.project.farm_var(target.farm, "ansible_user", "admin"))
-    return ssh.ssh_command(target.env, user, host, remote, tty=False)
+    return ssh.remote_argv(ssh.host_connection(host, target.env), remote)
 
 
 def _entries(proc_out: Any) -> Any:
@@ -119,7 +118,7 @@ def follow(target: Target, hosts: Sequence[Host], grep: str | None, cursors: dic
 
 @click.command("logs")
 @farm_option
-@click.option("-r", "--role", help="Only the hosts of this role (web, worker, cron, db...).")
+@role_option("Only the hosts of this role (web, worker, cron, db...).")
 @click.option("-t", "--tail", is_flag=True, help="Keep printing new lines as they come.")
 @click.option(
     "-n", "--num", "lines", type=click.IntRange(min=1), default=100, show_default=True, help="Lines to show."

@@ -1,4 +1,4 @@
-"""What every command shares: the -f FARM option, and a failure reported as one line, exit 1."""
+"""What every command shares: -f FARM, -r ROLE (both completed), a failure as one line (exit 1)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from farmhand.completion import complete_farm, complete_role
 from farmhand.console import error
 
 F = Callable[..., Any]
@@ -19,7 +20,13 @@ def farm_option(func: F) -> F:
         envvar="FARMHAND_FARM",
         metavar="FARM",
         help="The farm (like a Heroku app). Default: $FARMHAND_FARM.",
+        shell_complete=complete_farm,
     )(func)
+
+
+def role_option(help: str, **kwargs: Any) -> Callable[[F], F]:
+    """-r/--role ROLE, completed from the project's roles."""
+    return click.option("-r", "--role", metavar="ROLE", help=help, shell_complete=complete_role, **kwargs)
 
 
 def fail(message: str) -> click.exceptions.Exit:

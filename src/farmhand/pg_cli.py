@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from farmhand import pg, ssh
+from farmhand.completion import complete_host
 from farmhand.console import info, out, step
 from farmhand.errors import FarmError
 from farmhand.inventory import Host
@@ -95,7 +96,7 @@ def _promote_playbook(target: Target, playbook: str, promotion: pg.Promotion, *e
 
 @click.command("pg:promote")
 @farm_option
-@click.argument("follower", required=False)
+@click.argument("follower", required=False, shell_complete=complete_host)
 @click.option("--force", is_flag=True, help="The primary is gone: promote the most advanced follower.")
 @click.option(
     "--max-lag",
@@ -156,7 +157,7 @@ def _follow(target: Target, host: str) -> None:
 
 @click.command("pg:follow")
 @farm_option
-@click.argument("host")
+@click.argument("host", shell_complete=complete_host)
 def pg_follow(farm: str | None, host: str) -> None:
     """Re-seed a host tagged db_follower from the primary (erases its data), e.g. a former primary.
 
@@ -201,7 +202,7 @@ def psql_cmd(farm: str | None, follower: bool) -> None:
     remote = ["sudo", "-u", "postgres", "env", f"PGOPTIONS=-c role={db}", "psql", "-X", "-d", db]
     if not click.get_text_stream("stdin").isatty():
         remote[6:6] = ["-v", "ON_ERROR_STOP=1"]
-    raise click.exceptions.Exit(ssh.run_interactive(target.project, target.farm, target.env, host, remote))
+    raise click.exceptions.Exit(ssh.run_interactive(target.env, host, remote))
 
 
 COMMANDS = (pg_info, pg_promote, pg_follow, psql_cmd)
