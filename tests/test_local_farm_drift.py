@@ -7,6 +7,7 @@ Runs on the session's local farm (tests/farmlib.py); leaves it as it found it.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.farm
 # rails_unicorn's nginx site on a web host, and the task that writes it.
 SITE = "/etc/nginx/sites-available/bookshelf.conf"
 TASK = ("Serve the app with nginx and Unicorn", "rails_unicorn", "Write the nginx site")
-EDIT = "# edited by hand, behind Ansible's back"
+EDIT = "# edited by hand, behind the back of Ansible"
 
 
 def check() -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
@@ -58,7 +59,7 @@ def test_a_converged_farm_has_no_drift(converged_farm):
 
 
 def test_a_hand_edited_file_is_drift_on_that_host_and_task_until_a_converge(web_host):
-    appended = on_host(web_host, "sh", "-c", f"echo '{EDIT}' >> {SITE}")
+    appended = on_host(web_host, "sh", "-c", f"echo {shlex.quote(EDIT)} >> {SITE}")
     assert appended.returncode == 0, appended.stderr
 
     proc, report = check()
