@@ -68,11 +68,12 @@ demo: deps ## Bring up the local demo farm, converge it and deploy the sample ap
 	@echo "  State:      $(CURDIR)/.farm (keys, moto, caches)"
 	@echo "  Tear down:  farm local down -f $(DEMO_FARM)"
 
-lint: deps ## ruff, yamllint, ansible-lint (production profile)
+lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint (the CI workflows)
 	ruff check src tests bench molecule
 	ruff format --check src tests bench molecule
 	yamllint --strict .
 	ansible-lint --profile production
+	actionlint
 
 test: deps lint test-python test-molecule test-farm ## Run every test
 

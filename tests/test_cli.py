@@ -577,6 +577,8 @@ def test_converge_runs_site_yml_limited_to_the_farm_and_role(aws_env, farms, tmp
     fake.write_text(
         "#!/bin/sh\n"
         f'echo "$PWD $*" >> "{calls}"\n'
+        # What the farmhand_drift callback records of a run (tests/test_drift.py covers the rest).
+        """echo '{"event": "start"}' >> "$FARMHAND_DRIFT_FILE"\n"""
         "echo 'PLAY RECAP *****'\n"
         "echo 'demo-web-1 : ok=5 changed=2 unreachable=0 failed=0 skipped=1 rescued=0 ignored=0'\n"
         "echo 'demo-web-2 : ok=5 changed=0 unreachable=0 failed=0 skipped=1 rescued=0 ignored=0'\n"
@@ -584,12 +586,13 @@ def test_converge_runs_site_yml_limited_to_the_farm_and_role(aws_env, farms, tmp
     fake.chmod(0o755)
     env = {**aws_env, "PATH": f"{bin_dir}{os.pathsep}{ANSIBLE_BIN}"}
     proc = farm("converge", "-f", "demo", "--role", "web", "--check", "--diff", env=env)
-    assert_ok(proc)
+    assert proc.returncode == 3, proc.stdout + proc.stderr  # check mode found drift
     cwd, *args = calls.read_text().split()
     assert Path(cwd) == Path(env["FARMHAND_HOME"])
     assert args == ["playbooks/site.yml", "--limit", "farm_demo:&role_web", "--check", "--diff"]
     assert "Converging 2 hosts of demo role web (check mode)" in proc.stdout
     assert "2 hosts, 2 changes (check mode)" in proc.stdout
+    assert "1 host drifted: demo-web-1\n" in proc.stdout
 
 
 # -- deploy, releases, rollback, with a stand-in for ansible-playbook ----------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 
@@ -20,3 +22,17 @@ def info(message: str) -> None:
 
 def error(message: str) -> None:
     err.print(f"farm: error: {message}", markup=False, soft_wrap=True)
+
+
+@contextmanager
+def progress_on_stderr(enabled: bool = True) -> Iterator[None]:
+    """Print steps, info lines and tables on stderr: stdout carries a report (`--json`) meanwhile."""
+    if not enabled:
+        yield
+        return
+    saved = out.file
+    out.file = sys.stderr
+    try:
+        yield
+    finally:
+        out.file = saved

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from farmhand.project import Project
 
@@ -104,9 +104,13 @@ def playbook_command(
 
 
 def run_playbook(
-    project: Project, cmd: Sequence[str], env: Mapping[str, str], echo: bool = True
+    project: Project,
+    cmd: Sequence[str],
+    env: Mapping[str, str],
+    echo: bool = True,
+    stream: TextIO | None = None,
 ) -> PlaybookResult:
-    """Run ansible-playbook in the project, streaming its output line by line."""
+    """Run ansible-playbook in the project, streaming its output line by line (to STREAM, else stdout)."""
     lines: list[str] = []
     with subprocess.Popen(
         list(cmd),
@@ -121,8 +125,9 @@ def run_playbook(
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
             if echo:
-                sys.stdout.write(line)
-                sys.stdout.flush()
+                to = stream or sys.stdout
+                to.write(line)
+                to.flush()
         returncode = proc.wait()
     return PlaybookResult(
         returncode=returncode, recap=parse_recap(lines), failures=parse_failures(lines), output=lines

@@ -1,0 +1,82 @@
+"""Drift on the local farm: a managed file changed behind Ansible's back on one web host is reported
+by `farm converge --check --json` as exactly that host and task, and a converge repairs it.
+
+Runs on the session's local farm (tests/farmlib.py); leaves it as it found it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from farmlib import FARM, container, farm, first_with_role, on_host, run
+
+pytestmark = pytest.mark.farm
+
+# rails_unicorn's nginx site on a web host, and the task that writes it.
+SITE = "/etc/nginx/sites-available/bookshelf.conf"
+TASK = ("Serve the app with nginx and Unicorn", "rails_unicorn", "Write the nginx site")
+EDIT = "# edited by hand, behind the back of Ansible"
+
+
+def check() -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`farm converge -f FARM --check --diff --json`: its process and its report."""
+    proc = farm("converge", "-f", FARM, "--check", "--diff", "--json", ok=False)
+    assert proc.returncode in (0, 3), f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc, json.loads(proc.stdout)
+
+
+def every_host() -> list[str]:
+    return sorted(h["name"] for h in json.loads(farm("ps", "-f", FARM, "--json").stdout)["hosts"])
+
+
+@pytest.fixture
+def web_host(converged_farm: None) -> Iterator[str]:
+    """The farm's first web host; its nginx site as it was is put back whatever the test did."""
+    host = first_with_role("web")
+    original = on_host(host, "cat", SITE)
+    assert original.returncode == 0, original.stderr
+    yield host
+    if on_host(host, "cat", SITE).stdout != original.stdout:
+        restore = run(
+            "podman", "exec", "-i", container(host), "sh", "-c", f"cat > {SITE}", input=original.stdout
+        )
+        assert restore.returncode == 0, restore.stderr
+
+
+def test_a_converged_farm_has_no_drift(converged_farm):
+    proc, report = check()
+    assert proc.returncode == 0, proc.stdout
+    assert report["status"] == "clean" and report["exit_code"] == 0
+    assert report["hosts"] == {} and report["changed"] == [] and report["failed"] == []
+    hosts = every_host()
+    assert report["checked"] == hosts
+    assert f"no drift: {len(hosts)} hosts match the playbooks" in proc.stderr
+
+
+def test_a_hand_edited_file_is_drift_on_that_host_and_task_until_a_converge(web_host):
+    appended = on_host(web_host, "sh", "-c", f"echo {shlex.quote(EDIT)} >> {SITE}")
+    assert appended.returncode == 0, appended.stderr
+
+    proc, report = check()
+    assert proc.returncode == 3, proc.stdout
+    assert report["status"] == "drift" and report["changed"] == [web_host]
+    assert list(report["hosts"]) == [web_host]  # the other web hosts, and every other host: no drift
+    (change,) = report["hosts"][web_host]["changes"]
+    assert (change["play"], change["role"], change["task"]) == TASK
+    assert change["path"] == SITE and change["action"] == "ansible.builtin.template"
+    assert change["diff"] == {"added": 0, "removed": 1, "attributes": []}
+    assert report["hosts"][web_host]["handlers"] == ["Reload nginx"]
+    assert EDIT not in proc.stdout  # the report summarises the diff; contents stay out
+    assert f"1 host drifted: {web_host} ({TASK[2]})" in proc.stderr
+
+    farm("converge", "-f", FARM)
+    assert EDIT not in on_host(web_host, "cat", SITE).stdout
+
+    proc, report = check()
+    assert proc.returncode == 0, proc.stdout
+    assert report["hosts"] == {}
