@@ -112,16 +112,16 @@ def test_the_first_converge_took_a_full_backup_and_capture_took_a_diff(drill):
 
 def test_backups_read_the_data_files_from_the_follower(drill):
     follower = container_ip(FOLLOWER)
-    primary = container_ip(PRIMARY)
     out = drill["capture"].stdout
     # pgBackRest waits for the follower to replay the backup's start, then copies from it.
     assert "replay on the standby" in out, out[-3000:]
-    copied = [line for line in out.splitlines() if "backup file " in line]
-    from_follower = [line for line in copied if f"backup file {follower}:" in line]
-    assert from_follower, "\n".join(copied[:20])
-    # The data files come from the follower; the primary gives only what a standby does not have.
-    assert len(from_follower) > len(copied) // 2, "\n".join(copied[:20])
-    assert not any(f"backup file {primary}:" in line and "/base/" in line for line in copied)
+    # Each data file read (copied, or checksummed against the prior backup) names its host.
+    copied = [line for line in out.splitlines() if "backup file " in line or "match file " in line]
+    from_follower = f" {follower}:/var/lib/postgresql/15/main/base/"
+    assert any(from_follower in line for line in copied), "\n".join(copied[:20])
+    # The data files (base/) come from the follower; the primary's own (local paths, no host)
+    # are the few a standby does not have: pg_control and the like.
+    assert not any(" /var/lib/postgresql/15/main/base/" in line for line in copied)
     # The primary's timers run the same configuration.
     conf = run("podman", "exec", PRIMARY, "cat", "/etc/pgbackrest/pgbackrest.conf").stdout
     assert "backup-standby=y" in conf and f"pg2-host={follower}" in conf
@@ -215,7 +215,7 @@ def test_restoring_in_place_to_the_noted_time_rolls_the_primary_back_and_backups
     sql(PRIMARY, "insert into drill (v) values ('after the restore')")
     capture = farm("pg:backups:capture", "-f", FARM, "--type", "incr")
     assert "(incr," in capture.stdout
-    assert f"backup file {container_ip(FOLLOWER)}:" in capture.stdout
+    assert f" {container_ip(FOLLOWER)}:/var/lib/postgresql/15/main/base/" in capture.stdout
     latest = backups()[-1]
     assert latest["type"] == "incr" and latest["wal_start"].startswith("00000002")
     assert sql(PRIMARY, "select failed_count from pg_stat_archiver") == "0"

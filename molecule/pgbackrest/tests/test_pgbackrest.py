@@ -78,12 +78,14 @@ def follower():
 
 def test_a_backup_reads_the_data_files_from_the_follower(host, follower):
     follower_ip = follower.check_output("hostname -I").split()[0]
-    primary_ip = host.check_output("hostname -I").split()[0]
     out = pgbackrest(host, "--type=incr", "--log-level-console=detail", "backup")
     assert "replay on the standby" in out
-    copied = [line for line in out.splitlines() if "backup file " in line]
-    assert any(f"backup file {follower_ip}:" in line for line in copied), copied[:20]
-    assert not any(f"backup file {primary_ip}:" in line and "/base/" in line for line in copied)
+    # Each data file read (copied, or checksummed against the prior backup) names its host.
+    copied = [line for line in out.splitlines() if "backup file " in line or "match file " in line]
+    assert any(f" {follower_ip}:/var/lib/postgresql/15/main/base/" in line for line in copied), copied[:20]
+    # The data files (base/) come from the follower; the primary's own (local paths, no host)
+    # are the few a standby does not have: pg_control and the like.
+    assert not any(" /var/lib/postgresql/15/main/base/" in line for line in copied)
 
 
 def test_the_follower_serves_pgbackrest_over_tls_with_its_own_private_key(host, follower):
