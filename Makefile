@@ -11,9 +11,10 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
-# Debian packages the project needs on the controller (the local farm's hosts get theirs by Ansible).
+# Debian packages the project needs on the controller (the local farm's hosts get theirs by Ansible);
+# nginx is the local farm's S3 TLS front (its own process per farm, not the system's service).
 APT_PACKAGES := podman crun netavark aardvark-dns catatonit iptables debootstrap openssh-client git rsync \
-	iproute2 util-linux tar curl ca-certificates wrk
+	iproute2 util-linux tar curl ca-certificates wrk nginx
 MOLECULE_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 DEMO_FARM ?= demo
 MOLECULE_JOBS ?= 2

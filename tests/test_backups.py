@@ -3,10 +3,15 @@ before anything changes; the local farm's TLS front before S3."""
 
 from __future__ import annotations
 
+import hashlib
+import http.client
+import http.server
 import json
+import os
 import socket
 import ssl
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +28,7 @@ from farmhand.backups import (
 )
 from farmhand.errors import FarmError
 from farmhand.inventory import Host
-from farmhand.local.s3front import S3Front
+from farmhand.local.s3front import S3Front, ensure_certificate
 from farmhand.project import Project
 from farmhand.target import Target
 
@@ -162,39 +167,76 @@ def test_schedules_are_read_from_the_active_timers():
     ]
 
 
-def test_the_tls_front_passes_bytes_to_the_upstream_with_a_certificate_for_its_address(tmp_path):
-    upstream = socket.create_server(("127.0.0.1", 0))
-    upstream_port = upstream.getsockname()[1]
+class _Moto(http.server.BaseHTTPRequestHandler):
+    """Stands for moto: answers every request with what it received (method, Host, body's digest)."""
 
-    def echo() -> None:  # the front's health probe connects too: answer every connection
-        while True:
-            try:
-                conn, _ = upstream.accept()
-            except OSError:
-                return
-            with conn:
-                data = conn.recv(100)
-                if data:
-                    conn.sendall(b"moto says: " + data)
+    protocol_version = "HTTP/1.1"
 
-    threading.Thread(target=echo, daemon=True).start()
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        reply = json.dumps(
+            {
+                "method": self.command,
+                "path": self.path,
+                "host": self.headers.get("Host"),
+                "length": len(body),
+                "sha256": hashlib.sha256(body).hexdigest(),
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    do_GET = do_PUT = do_POST = _answer
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def upstream() -> Iterator[int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Moto)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_tls_front_is_nginx_passing_requests_to_moto_with_their_host_and_body(tmp_path, upstream):
     front = S3Front(tmp_path / "s3")
     try:
-        endpoint = front.ensure("127.0.0.1", upstream_port)
+        endpoint = front.ensure("127.0.0.1", upstream)
         host, port = endpoint.split(":")
         assert host == "127.0.0.1"
+        pid = front.pid()
+        assert pid is not None
+        assert Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"nginx: master process")
         assert (tmp_path / "s3" / "server.key").stat().st_mode & 0o077 == 0
+        # A second start is a no-op: the same nginx, the same address.
+        assert front.ensure("127.0.0.1", upstream) == endpoint
+        assert front.pid() == pid
+
         context = ssl.create_default_context(cafile=str(front.ca_file))
-        with (
-            socket.create_connection((host, int(port)), timeout=10) as sock,
-            context.wrap_socket(sock, server_hostname=host) as tls,
-        ):
-            tls.sendall(b"GET /")
-            assert tls.recv(100) == b"moto says: GET /"
+        body = os.urandom(5 * 1024 * 1024)  # bigger than any nginx buffer: streamed through
+        conn = http.client.HTTPSConnection(host, int(port), context=context, timeout=30)
+        conn.request("PUT", "/bk-backups/bk/archive/file?partNumber=1", body=body)
+        answer = json.loads(conn.getresponse().read())
+        conn.close()
+        assert answer == {
+            "method": "PUT",
+            "path": "/bk-backups/bk/archive/file?partNumber=1",
+            "host": endpoint,  # the Host pgBackRest signed reaches moto unchanged
+            "length": len(body),
+            "sha256": hashlib.sha256(body).hexdigest(),
+        }
+
         # Another CA (another farm's) is not trusted.
         other = S3Front(tmp_path / "other")
-        from farmhand.local.s3front import ensure_certificate
-
         ensure_certificate(other.dir, "127.0.0.1")
         stranger = ssl.create_default_context(cafile=str(other.ca_file))
         with (
@@ -204,5 +246,19 @@ def test_the_tls_front_passes_bytes_to_the_upstream_with_a_certificate_for_its_a
             stranger.wrap_socket(sock, server_hostname=host)
     finally:
         front.stop()
-        upstream.close()
     assert front.pid() is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_the_tls_front_moves_with_moto(tmp_path, upstream):
+    """moto on another port (restarted): the next start replaces nginx."""
+    front = S3Front(tmp_path / "s3")
+    try:
+        front.ensure("127.0.0.1", upstream)
+        first = front.pid()
+        front.ensure("127.0.0.1", upstream + 1)
+        assert front.pid() not in (None, first)
+        assert f"127.0.0.1:{upstream + 1};" in front.conf_file.read_text()
+    finally:
+        front.stop()

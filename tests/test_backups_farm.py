@@ -1,6 +1,8 @@
-"""Whole-farm backup drill: a primary and a fresh host on a local farm whose S3 is moto behind the
-farm's TLS front. Write rows, capture, write more, note the time, write more; then restore to the
-noted time, to a backup's label and to the latest state on the fresh host, and compare the rows.
+"""Whole-farm backup drill: a primary, a follower and a fresh host on a local farm whose S3 is moto
+behind the farm's TLS front (nginx). Backups read the data files from the follower
+(farmhand_backup_from_standby in group_vars/farm_bk/). Write rows, capture, write more, note the
+time, write more; then restore to the noted time, to a backup's label and to the latest state on
+the fresh host, and compare the rows.
 
 Needs Podman, debootstrap (for the image) and moto, as tests/test_local_farm.py does.
 """
@@ -22,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FARM = "bk"
 FARM_BIN = str(Path(sys.executable).with_name("farm"))
 PRIMARY = "farmhand-bk-db-1"
+FOLLOWER = "farmhand-bk-db-follower-1"
 SPARE = "farmhand-bk-db-restore-1"
 # A checksum over the ordered rows: equal checksums, equal table contents.
 CHECKSUM = (
@@ -57,6 +60,14 @@ def write_rows(batch: int) -> None:
 
 def databases(container: str) -> str:
     return sql(container, "select string_agg(datname, ',' order by datname) from pg_database", db="postgres")
+
+
+def container_ip(container: str) -> str:
+    proc = run(
+        "podman", "inspect", container, "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
 
 
 def backups() -> list[dict]:
@@ -97,6 +108,29 @@ def test_the_first_converge_took_a_full_backup_and_capture_took_a_diff(drill):
     assert diff["finished_at"] >= diff["started_at"]
     table = farm("pg:backups", "-f", FARM).stdout
     assert "LABEL" in table and diff["label"] in table and found[0]["label"] in table
+
+
+def test_backups_read_the_data_files_from_the_follower(drill):
+    follower = container_ip(FOLLOWER)
+    out = drill["capture"].stdout
+    # pgBackRest waits for the follower to replay the backup's start, then copies from it.
+    assert "replay on the standby" in out, out[-3000:]
+    # Each data file read (copied, or checksummed against the prior backup) names its host.
+    copied = [line for line in out.splitlines() if "backup file " in line or "match file " in line]
+    from_follower = f" {follower}:/var/lib/postgresql/15/main/base/"
+    assert any(from_follower in line for line in copied), "\n".join(copied[:20])
+    # The data files (base/) come from the follower; the primary's own (local paths, no host)
+    # are the few a standby does not have: pg_control and the like.
+    assert not any(" /var/lib/postgresql/15/main/base/" in line for line in copied)
+    # The primary's timers run the same configuration.
+    conf = run("podman", "exec", PRIMARY, "cat", "/etc/pgbackrest/pgbackrest.conf").stdout
+    assert "backup-standby=y" in conf and f"pg2-host={follower}" in conf
+    # The TLS keys are the hosts' own, private to postgres; the CA's key is on no host.
+    for container in (PRIMARY, FOLLOWER):
+        mode = run("podman", "exec", container, "stat", "-c", "%U %a", "/etc/pgbackrest/tls/host.key")
+        assert mode.stdout.split() == ["postgres", "600"]
+        found = run("podman", "exec", container, "grep", "-rl", "PRIVATE KEY", "/etc/pgbackrest")
+        assert found.stdout.split() == ["/etc/pgbackrest/tls/host.key"]
 
 
 def test_schedules_are_the_farms(drill):
@@ -175,10 +209,13 @@ def test_restoring_in_place_to_the_noted_time_rolls_the_primary_back_and_backups
     )
     assert sql(PRIMARY, CHECKSUM) == drill["at_noted"]
     assert sql(PRIMARY, "select pg_is_in_recovery()") == "f"
+    # The follower is on the old timeline: re-seeded, it is the standby the next backup reads.
+    farm("pg:follow", "-f", FARM, "bk-db-follower-1")
     # The primary archives on its new timeline, and the next backup builds on the old full one.
     sql(PRIMARY, "insert into drill (v) values ('after the restore')")
     capture = farm("pg:backups:capture", "-f", FARM, "--type", "incr")
     assert "(incr," in capture.stdout
+    assert f" {container_ip(FOLLOWER)}:/var/lib/postgresql/15/main/base/" in capture.stdout
     latest = backups()[-1]
     assert latest["type"] == "incr" and latest["wal_start"].startswith("00000002")
     assert sql(PRIMARY, "select failed_count from pg_stat_archiver") == "0"

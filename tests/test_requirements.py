@@ -21,6 +21,7 @@ USED = {
     "community.general",
     "ansible.posix",
     "containers.podman",
+    "community.crypto",
 }
 
 

@@ -200,6 +200,39 @@ def test_pgbackrest_refuses_no_bucket_a_short_cipher_pass_or_no_key_pair_without
 
 
 @pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        (f"{PGBACKREST_OK}\npgbackrest_backup_standby: sometimes", "pgbackrest_backup_standby"),
+        (f"{PGBACKREST_OK}\npgbackrest_peers: [{{name: bk-db-follower-1}}]", "address"),
+        (f"{PGBACKREST_OK}\npgbackrest_tls_port: eighty", "pgbackrest_tls_port"),
+    ],
+)
+def test_pgbackrest_refuses_bad_standby_variables_before_any_task(tmp_path, variables, message):
+    proc = play(tmp_path, "pgbackrest", variables, check=True)
+    assert proc.returncode != 0
+    assert "Validating arguments against arg spec" in proc.stdout
+    assert message in proc.stdout
+    assert "Install pgBackRest" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        # A primary with no follower to read from.
+        "pgbackrest_backup_standby: true\npgbackrest_tls_ca_cert: CA\npgbackrest_tls_ca_key: CA-KEY-0123",
+        # A follower, but not the farm's CA.
+        "pgbackrest_backup_standby: true\npgbackrest_peers: [{name: bk-db-follower-1, address: 10.0.0.2}]",
+    ],
+)
+def test_pgbackrest_refuses_backups_from_a_follower_without_one_or_without_the_ca(tmp_path, variables):
+    proc = play(tmp_path, "pgbackrest", f"{PGBACKREST_OK}\n{variables}", check=True)
+    assert proc.returncode != 0
+    assert "pgbackrest_backup_standby needs the farm's other database hosts" in proc.stdout
+    assert "CA-KEY-0123" not in proc.stdout
+    assert "Install pgBackRest" not in proc.stdout
+
+
+@pytest.mark.parametrize(
     ("role", "variables", "message"),
     [
         ("redis", "redis_maxmemory_policy: allkeys-everything", "redis_maxmemory_policy"),

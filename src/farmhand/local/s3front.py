@@ -1,10 +1,13 @@
-"""The local farm's S3 over TLS: a small TLS front before moto, on the farm's Podman network.
+"""The local farm's S3 over TLS: nginx before moto, on the farm's Podman network.
 
 pgBackRest speaks only TLS to S3, and the farm's containers cannot reach the controller's
-127.0.0.1 where moto listens. The front listens on the farm network's gateway address (this
-machine, as the containers see it) with a certificate made for that address and signed by a CA
-made for the farm, and passes the bytes on to moto on 127.0.0.1. The db hosts trust the CA
-(pgBackRest's repo1-storage-ca-file). Everything stays on this machine.
+127.0.0.1 where moto listens. `farm local up` runs an nginx of its own (Debian's package, not the
+system's nginx service: its config, pid, logs and temp files live in the farm's `s3/` directory)
+listening on the farm network's gateway address (this machine, as the containers see it) with a
+certificate made for that address and signed by a CA made for the farm, and proxying every
+request to moto on 127.0.0.1, unbuffered and with the client's Host header (the one pgBackRest
+signed). The db hosts trust the CA (pgBackRest's repo1-storage-ca-file). Everything stays on this
+machine.
 
     python -m farmhand.local.s3front start DIR ADDRESS MOTO_PORT   (prints ADDRESS:PORT)
     python -m farmhand.local.s3front stop DIR
@@ -12,10 +15,10 @@ made for the farm, and passes the bytes on to moto on 127.0.0.1. The db hosts tr
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import ipaddress
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -28,6 +31,46 @@ from farmhand.errors import FarmError
 
 UPSTREAM_HOST = "127.0.0.1"
 CERT_DAYS = 825
+NGINX = "nginx"
+
+# nginx's config for one farm: TLS on the gateway address, everything passed to moto as it came.
+# S3 objects go through unbuffered and unlimited in size; nothing is logged but errors.
+NGINX_CONF = """\
+# Written by farmhand.local.s3front: the local farm's S3 (moto) over TLS. Not the system's nginx.
+daemon on;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{
+    worker_connections 256;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/tmp/body;
+    proxy_temp_path {dir}/tmp/proxy;
+    fastcgi_temp_path {dir}/tmp/fastcgi;
+    uwsgi_temp_path {dir}/tmp/uwsgi;
+    scgi_temp_path {dir}/tmp/scgi;
+    server {{
+        listen {address}:{port} ssl;
+        ssl_certificate {dir}/server.pem;
+        ssl_certificate_key {dir}/server.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        client_max_body_size 0;
+        proxy_request_buffering off;
+        proxy_buffering off;
+        proxy_http_version 1.1;
+        proxy_read_timeout 300s;
+        proxy_send_timeout 300s;
+        # pgBackRest signs the Host header it sent (the gateway address and port): keep it.
+        proxy_set_header Host $http_host;
+        proxy_set_header Connection "";
+        location / {{
+            proxy_pass http://{upstream_host}:{upstream_port};
+        }}
+    }}
+}}
+"""
 
 
 def _name(common_name: str) -> object:
@@ -97,14 +140,18 @@ def ensure_certificate(directory: Path, address: str) -> None:
 
 
 class S3Front:
-    """The TLS front of one local farm; its certificate, pid and port live in DIRECTORY."""
+    """The TLS front (nginx) of one local farm; its certificate, config, pid and port live in DIRECTORY."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
 
     @property
     def pidfile(self) -> Path:
-        return self.dir / "pid"
+        return self.dir / "nginx.pid"
+
+    @property
+    def conf_file(self) -> Path:
+        return self.dir / "nginx.conf"
 
     @property
     def endpoint_file(self) -> Path:
@@ -115,7 +162,12 @@ class S3Front:
     def ca_file(self) -> Path:
         return self.dir / "ca.pem"
 
+    @property
+    def upstream_file(self) -> Path:
+        return self.dir / "upstream"
+
     def pid(self) -> int | None:
+        """nginx's master process, if it runs."""
         try:
             pid = int(self.pidfile.read_text())
             os.kill(pid, 0)
@@ -123,12 +175,8 @@ class S3Front:
             return None
         return pid
 
-    @property
-    def upstream_file(self) -> Path:
-        return self.dir / "upstream"
-
     def healthy(self, address: str, upstream_port: int | None = None) -> bool:
-        """The recorded process lives, passes on to UPSTREAM_PORT and accepts TLS at ADDRESS."""
+        """nginx runs, passes on to UPSTREAM_PORT and accepts TLS at ADDRESS."""
         if self.pid() is None or not self.endpoint_file.is_file():
             return False
         if upstream_port is not None and (
@@ -149,36 +197,45 @@ class S3Front:
             return False
 
     def ensure(self, address: str, upstream_port: int, timeout: float = 30.0) -> str:
-        """Make the certificate and start the front unless it runs; return `ADDRESS:PORT`."""
+        """Make the certificate and start nginx unless it runs as wanted; return `ADDRESS:PORT`."""
         ensure_certificate(self.dir, address)
         if self.healthy(address, upstream_port):
             return self.endpoint_file.read_text().strip()
         self.stop()
+        nginx = shutil.which(NGINX) or shutil.which(NGINX, path="/usr/sbin:/sbin")
+        if nginx is None:
+            raise FarmError("the local farm's S3 front needs nginx: apt-get install nginx (make deps)")
         with socket.socket() as sock:
             sock.bind((address, 0))
             port = int(sock.getsockname()[1])
-        log = (self.dir / "s3front.log").open("ab")
-        serve = ["serve", str(self.dir), address, str(port), str(upstream_port)]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "farmhand.local.s3front", *serve],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+        (self.dir / "tmp").mkdir(exist_ok=True)
+        self.conf_file.write_text(
+            NGINX_CONF.format(
+                dir=self.dir,
+                address=address,
+                port=port,
+                upstream_host=UPSTREAM_HOST,
+                upstream_port=upstream_port,
+            )
         )
-        self.pidfile.write_text(str(proc.pid))
+        # -e: nginx opens its error log before it reads the config (else /var/log/nginx/error.log).
+        error_log = str(self.dir / "nginx-error.log")
+        argv = [nginx, "-c", str(self.conf_file), "-p", str(self.dir), "-e", error_log]
+        proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+        if proc.returncode != 0:
+            why = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+            raise FarmError(f"the local S3 TLS front (nginx) did not start: {why}")
         self.endpoint_file.write_text(f"{address}:{port}\n")
         self.upstream_file.write_text(f"{upstream_port}\n")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise FarmError(f"the local S3 TLS front exited at start: see {self.dir / 's3front.log'}")
             if self.healthy(address):
                 return f"{address}:{port}"
             time.sleep(0.2)
         raise FarmError(f"the local S3 TLS front did not answer at {address}:{port} within {timeout:.0f}s")
 
     def stop(self) -> None:
+        """Stop nginx (its master waits for its workers), forget the endpoint."""
         pid = self.pid()
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
@@ -193,45 +250,19 @@ class S3Front:
         self.upstream_file.unlink(missing_ok=True)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, ssl.SSLError):
-        pass
-    finally:
-        writer.close()
-
-
-async def _serve(directory: Path, address: str, port: int, upstream_port: int) -> None:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(directory / "server.pem", directory / "server.key")
-
-    async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(UPSTREAM_HOST, upstream_port)
-        except OSError:
-            client_writer.close()
-            return
-        await asyncio.gather(_pipe(client_reader, up_writer), _pipe(up_reader, client_writer))
-
-    server = await asyncio.start_server(handle, address, port, ssl=context)
-    async with server:
-        await server.serve_forever()
-
-
 def main(argv: list[str]) -> int:
-    """start DIR ADDRESS MOTO_PORT | stop DIR | serve DIR ADDRESS PORT MOTO_PORT (the process itself)."""
+    """start DIR ADDRESS MOTO_PORT | stop DIR."""
     command, directory = argv[0], Path(argv[1])
-    if command == "start":
-        print(S3Front(directory).ensure(argv[2], int(argv[3])))
-    elif command == "stop":
-        S3Front(directory).stop()
-    elif command == "serve":
-        asyncio.run(_serve(directory, argv[2], int(argv[3]), int(argv[4])))
-    else:
-        print(f"unknown command {command!r}", file=sys.stderr)
+    try:
+        if command == "start":
+            print(S3Front(directory).ensure(argv[2], int(argv[3])))
+        elif command == "stop":
+            S3Front(directory).stop()
+        else:
+            print(f"unknown command {command!r}", file=sys.stderr)
+            return 2
+    except FarmError as exc:
+        print(f"s3front: error: {exc}", file=sys.stderr)
         return 2
     return 0
 
