@@ -76,7 +76,11 @@ lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint (the
 	ansible-lint --profile production
 	actionlint
 
-test: deps lint test-python test-molecule test-farm ## Run every test
+# The molecule scenarios and the whole-farm tests run side by side: both spend much of their time
+# waiting (SSH round trips, containers booting, jobs held on purpose), and their containers,
+# networks and names are their own.
+test: deps lint test-python ## Run every test
+	$(MAKE) --no-print-directory -j2 --output-sync=line test-molecule test-farm
 
 test-python: deps ## CLI, inventory and unit tests against moto
 	pytest -m "not farm" tests
