@@ -78,8 +78,8 @@ def member_ids(group: dict[str, Any]) -> list[str]:
 def create_local_group(
     client: Any, ec2: Any, farm: str, role: str, instance_ids: list[str], minimum: int, maximum: int
 ) -> dict[str, Any]:
-    """A group in moto standing for a local farm's ROLE hosts: a launch template carrying the farm
-    and role tags, the group tagged the same, the running containers' instances attached."""
+    """A group in moto standing for a local farm's ROLE hosts: tagged farm and role, the running
+    containers' instances attached (moto keeps the group and its policy; it launches nothing)."""
     name = group_name(farm, role)
     tags = {"farm": farm, "role": role, "farmhand:local": "true"}
     with aws.aws_errors():
@@ -91,16 +91,9 @@ def create_local_group(
         if not templates:
             ec2.create_launch_template(
                 LaunchTemplateName=name,
-                LaunchTemplateData={
-                    "ImageId": LOCAL_AMI,
-                    "InstanceType": "t3.medium",
-                    "TagSpecifications": [
-                        {
-                            "ResourceType": "instance",
-                            "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
-                        }
-                    ],
-                },
+                # No instance tags, unlike a real farm's template: should moto ever launch an
+                # instance for this group, it must not join the farm (it would be no container).
+                LaunchTemplateData={"ImageId": LOCAL_AMI, "InstanceType": "t3.medium"},
             )
         client.create_auto_scaling_group(
             AutoScalingGroupName=name,
