@@ -4,6 +4,7 @@ the right limits, bad input is one line and changes nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -350,3 +351,19 @@ def test_a_local_farms_group_stands_for_its_worker_containers(aws_env, fleet):
     assert autoscaling.describe(asg, group, "worker").target == 5.0
     assert autoscaling.delete_farm_groups(asg, ec2, "lf") == ["farmhand-lf-worker"]
     assert autoscaling.find_group(asg, "lf", "worker") is None
+
+
+def test_ps_reports_hosts_whose_processes_cannot_be_read(aws_env, staging, fakes):
+    """The web and worker hosts are asked over SSH (here an ssh that fails): the listing stays whole
+    and each host says why its processes are unknown."""
+    extra, _ = fakes
+    proc = farm("ps", "-f", "staging", "--json", env={**aws_env, **extra})
+    assert_ok(proc)
+    data = json.loads(proc.stdout)
+    assert {h["name"] for h in data["hosts"]} == set(staging)
+    asked = {p["host"]: p for p in data["processes"]["by_host"]}
+    assert set(asked) == {"staging-web-1", "staging-worker-1"}
+    assert all(p["error"] for p in asked.values())
+    assert data["processes"]["by_type"]["worker"]["queued_total"] is None
+    quick = farm("ps", "-f", "staging", "--json", "--no-processes", env={**aws_env, **extra})
+    assert "processes" not in json.loads(quick.stdout)
