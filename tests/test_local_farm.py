@@ -144,6 +144,7 @@ def test_secrets_live_in_ssm_and_never_in_ansible_output(local_farm):
     assert {p["Name"].rsplit("/", 1)[1]: p["Type"] for p in params} == {
         "backup_cipher_pass": "SecureString",
         "database_password": "SecureString",
+        "redis_password": "SecureString",
         "replication_password": "SecureString",
         "secret_key_base": "SecureString",
     }

@@ -10,7 +10,7 @@
 #
 # It's strongly recommended that you check this file into your version control system.
 
-ActiveRecord::Schema.define(version: 2024_01_01_000000) do
+ActiveRecord::Schema.define(version: 2024_06_01_000000) do
 
   # These are extensions that must be enabled in order to support this database
   enable_extension "plpgsql"
@@ -21,6 +21,14 @@ ActiveRecord::Schema.define(version: 2024_01_01_000000) do
     t.string "status", default: "new", null: false
     t.datetime "created_at", precision: 6, null: false
     t.datetime "updated_at", precision: 6, null: false
+    t.string "source_key"
+    t.integer "rendered_height"
+    t.integer "rendered_pages"
+    t.string "pages_prefix"
+    t.string "thumbnail_key"
+    t.string "encrypted_key"
+    t.datetime "processed_at", precision: 6
+    t.string "error"
     t.index ["created_at"], name: "index_books_on_created_at"
   end
 

@@ -11,7 +11,8 @@ class BooksController < ApplicationController
     render json: Book.find(params[:id])
   end
 
-  # POST /books with {"book": {"title": ..., "pages": ...}} or {"title": ..., "pages": ...}.
+  # POST /books with {"book": {"title": ..., "pages": ...}} or {"title": ..., "pages": ...};
+  # "source_key" names the book's PDF in the app's S3 bucket (BookProcessingJob processes it).
   def create
     book = Book.new(book_params)
     if book.save
@@ -35,6 +36,6 @@ class BooksController < ApplicationController
   # Accept the attributes nested under "book" or at the top level of the body.
   def book_params
     source = params[:book].is_a?(ActionController::Parameters) ? params[:book] : params
-    source.permit(:title, :pages)
+    source.permit(:title, :pages, :source_key)
   end
 end
