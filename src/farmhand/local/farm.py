@@ -126,9 +126,14 @@ class LocalFarm:
     # -- up --------------------------------------------------------------------------------------
 
     def up(
-        self, shape: Mapping[str, Any], say: Say = _quiet, scaled: Mapping[str, int] | None = None
+        self,
+        shape: Mapping[str, Any],
+        say: Say = _quiet,
+        scaled: Mapping[str, int] | None = None,
+        scaling: bool = False,
     ) -> list[LocalHost]:
-        """Make the farm match SHAPE plus the scaled counts (None: the ones `ps:scale` recorded)."""
+        """Make the farm match SHAPE plus the scaled counts (None: the ones `ps:scale` recorded).
+        SCALING (`ps:scale`) leaves the running hosts alone even if the image has changed since."""
         counts = {r: n for r, n in (self.scaled() if scaled is None else scaled).items() if n > 0}
         # validate before changing anything
         planned = plan_scaled(self.farm, shape, counts, self.project.roles)
@@ -142,7 +147,7 @@ class LocalFarm:
         self.dir.chmod(0o700)
         self._ensure_key()
         subnet = self._ensure_network()
-        hosts = self._ensure_containers(planned, subnet, image, say)
+        hosts = self._ensure_containers(planned, subnet, image, say, keep_image=scaling)
         # After the containers: the gateway address is on this machine once the bridge is up.
         s3 = self.s3front.ensure(self._gateway(), int(endpoint.rsplit(":", 1)[1]))
         say(f"S3 over TLS for the farm's hosts at {s3} (moto, the farm's own CA)")
@@ -166,7 +171,7 @@ class LocalFarm:
 
     def scale(self, role: str, alone: int, say: Say = _quiet) -> list[LocalHost]:
         """Give ROLE ALONE hosts that carry it alone: containers created or removed, moto updated."""
-        return self.up(self.base_shape(), say, {**self.scaled(), role: alone})
+        return self.up(self.base_shape(), say, {**self.scaled(), role: alone}, scaling=True)
 
     def _ensure_key(self) -> None:
         if not self.key.exists():
@@ -202,13 +207,21 @@ class LocalFarm:
         return info["NetworkSettings"]["Networks"][self.network]["IPAddress"]
 
     def _ensure_containers(
-        self, planned: list[PlannedHost], subnet: ipaddress.IPv4Network, image: str, say: Say
+        self,
+        planned: list[PlannedHost],
+        subnet: ipaddress.IPv4Network,
+        image: str,
+        say: Say,
+        keep_image: bool = False,
     ) -> list[LocalHost]:
+        """Create, start or remove containers to match PLANNED. A container of an older image is
+        made again, unless KEEP_IMAGE (`ps:scale` adds and removes hosts, it never rebuilds any)."""
         wanted = {h.name: h for h in planned}
         current = {c["Labels"]["farmhand.host"]: c for c in containers([f"farmhand.farm={self.farm}"])}
         for name, info in list(current.items()):
             roles = info["Labels"].get("farmhand.roles", "")
-            if name not in wanted or roles != wanted[name].role_tag or image != info["Image"]:
+            stale_image = image != info["Image"] and not keep_image
+            if name not in wanted or roles != wanted[name].role_tag or stale_image:
                 say(f"Removing {name}")
                 podman("rm", "--force", "--time", "10", info["Names"][0])
                 del current[name]
