@@ -62,11 +62,19 @@ def _dependents(target: Target, exclude: Sequence[str] = ()) -> list[str]:
     )
 
 
-def _playbook(target: Target, playbook: str, hosts: Sequence[str], *extra: str) -> None:
-    cmd = playbook_command(target.project, playbook, _limit(hosts), extra_args=extra)
+def _playbook(target: Target, playbook: str, hosts: Sequence[str], hint: str = "") -> None:
+    cmd = playbook_command(target.project, playbook, _limit(hosts))
     result = run_playbook(target.project, cmd, target.env)
     if not result.ok:
-        raise fail(f"{playbook} failed on {describe_failures(result)}")
+        raise fail(f"{playbook} failed on {describe_failures(result)}{hint}")
+
+
+def _stranded(target: Target, role: str, new: Sequence[str], before: int) -> str:
+    """What to do with new hosts that run but take no work (a failed converge or deploy)."""
+    return (
+        f"; {', '.join(new)} run but take no work: fix it and run `farm converge -f {target.farm}` "
+        f"then `farm deploy -f {target.farm} --force`, or `farm ps:scale -f {target.farm} {role}={before}`"
+    )
 
 
 def _wait_for_login(target: Target, names: Sequence[str], say: Say) -> None:
@@ -92,7 +100,7 @@ def grow(target: Target, change: RoleChange, fleet: Fleet, repo: str | None, say
     _wait_for_login(target, new, say)
     converge = sorted({*new, *_dependents(target)})
     say(f"Converging {', '.join(converge)}")
-    _playbook(target, "site.yml", converge)
+    _playbook(target, "site.yml", converge, _stranded(target, change.role, new, change.current))
     history = deploy.release_history(target)
     current = deploy.current_release(history)
     if current is None or not current.sha:
@@ -101,7 +109,8 @@ def grow(target: Target, change: RoleChange, fleet: Fleet, repo: str | None, say
     say(f"Deploying {current.label} ({current.sha[:7]}) to {', '.join(new)}")
     result = deploy.ship_release(target, current, new, repo)
     if not result.ok:
-        raise fail(f"deploying {current.label} failed on {describe_failures(result)}")
+        hint = _stranded(target, change.role, new, change.current)
+        raise fail(f"deploying {current.label} failed on {describe_failures(result)}{hint}")
     return target
 
 
