@@ -31,7 +31,12 @@ def redis_host() -> str:
 
 def redis(*args: str) -> str:
     """redis-cli with the app's REDIS_URL, on the Redis host."""
-    command = f'. {ENV_FILE} && redis-cli --no-auth-warning -u "$REDIS_URL" {shlex.join(args)}'
+    # redis-cli -u sends an empty user name with the password: give the password as REDISCLI_AUTH.
+    command = (
+        f". {ENV_FILE} && pass=${{REDIS_URL#redis://:}} && pass=${{pass%%@*}} && "
+        "where=${REDIS_URL##*@} && host=${where%%:*} && "
+        f'REDISCLI_AUTH="$pass" redis-cli --no-auth-warning -h "$host" {shlex.join(args)}'
+    )
     proc = on_host(redis_host(), "sh", "-c", command)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
