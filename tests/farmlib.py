@@ -116,7 +116,7 @@ def ec2_instances(env: dict[str, str] | None = None) -> dict[str, dict]:
 
 def hosts_with_role(role: str) -> list[str]:
     """Names of the farm's running hosts whose role tag carries ROLE, sorted (as `farm ps` lists them)."""
-    listing = json.loads(farm("ps", "-f", FARM, "--json").stdout)
+    listing = json.loads(farm("ps", "-f", FARM, "--json", "--no-processes").stdout)
     return sorted(h["name"] for h in listing["hosts"] if role in h["roles"] and h["state"] == "running")
 
 

@@ -22,6 +22,7 @@ from farmhand import (
     help_cli,
     logs_cli,
     pg_cli,
+    ps_cli,
     run_cli,
     ssh_cli,
 )
@@ -78,38 +79,7 @@ def cli(debug: bool) -> None:
     """
 
 
-# -- ps ------------------------------------------------------------------------------------------
-
-
-@cli.command("ps")
-@farm_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--refresh", is_flag=True, help="Flush the inventory cache first.")
-def ps(farm: str | None, as_json: bool, refresh: bool) -> None:
-    """List the farm's hosts by role.
-
-    \b
-    Example:
-      farm ps -f staging
-      farm ps -f staging --json
-    """
-    target = resolve(farm, refresh=refresh)
-    order = {role: n for n, role in enumerate(target.project.roles)}
-    hosts = sorted(target.hosts, key=lambda h: (min((order.get(r, 99) for r in h.roles), default=99), h.name))
-    if as_json:
-        payload = {"farm": target.farm, "local": target.local, "hosts": [h.as_dict() for h in hosts]}
-        click.echo(json.dumps(payload, indent=2))
-        return
-    where = "local farm" if target.local else f"AWS {target.project.region}"
-    out.print(f"=== {target.farm} ({where}): {len(hosts)} hosts", markup=False)
-    table = Table(box=None, show_edge=False, pad_edge=False)
-    for column in ("ROLE", "HOST", "INSTANCE", "PRIVATE IP", "STATE", "TYPE"):
-        table.add_column(column)
-    for host in hosts:
-        table.add_row(
-            ",".join(host.roles), host.name, host.instance_id, host.private_ip, host.state, host.instance_type
-        )
-    out.print(table)
+# -- info ----------------------------------------------------------------------------------------
 
 
 @cli.command("info")
@@ -439,6 +409,7 @@ def maintenance_status(farm: str | None) -> None:
 # -- config vars, PostgreSQL, backups, scheduled jobs, logs, run, ssh, help (farmhand.*_cli) -----
 
 for _command in (
+    *ps_cli.COMMANDS,
     *config_cli.COMMANDS,
     *pg_cli.COMMANDS,
     *backups_cli.COMMANDS,
@@ -480,7 +451,8 @@ def local_up(farm: str | None, shapes: Sequence[str]) -> None:
     name = validate_farm(farm)
     shape = parse_args(shapes) if shapes else project.farm_var(name, "farmhand_local_shape")
     step(f"Bringing up local farm {name}")
-    hosts = LocalFarm(project, name).up(shape, say=info)
+    # --shape starts over; without it the counts `farm ps:scale` set are kept.
+    hosts = LocalFarm(project, name).up(shape, say=info, scaled={} if shapes else None)
     step(f"Local farm {name} is up: {len(hosts)} hosts")
     for host in hosts:
         info(f"{host.name:<28} {','.join(host.roles):<20} {host.ip}")

@@ -178,7 +178,9 @@ def _finish(ssm: Any, target: Target, release: Release, result: PlaybookResult) 
     raise DeployFailed(f"{release.label} failed on {where}; `farm releases -f {target.farm}` shows what runs")
 
 
-def _run_playbook(target: Target, playbook: str, extra: dict[str, Any]) -> PlaybookResult:
+def _run_playbook(
+    target: Target, playbook: str, extra: dict[str, Any], limit: str | None = None
+) -> PlaybookResult:
     state = target.project.state_dir
     state.mkdir(parents=True, exist_ok=True)
     fd, path = tempfile.mkstemp(prefix="release-", suffix=".json", dir=state)
@@ -186,8 +188,43 @@ def _run_playbook(target: Target, playbook: str, extra: dict[str, Any]) -> Playb
         with os.fdopen(fd, "w") as handle:
             json.dump(extra, handle)
         cmd = playbook_command(
-            target.project, playbook, limit_for(target.farm), extra_args=["-e", f"@{path}"]
+            target.project, playbook, limit or limit_for(target.farm), extra_args=["-e", f"@{path}"]
         )
         return run_playbook(target.project, cmd, target.env)
     finally:
         Path(path).unlink(missing_ok=True)
+
+
+# -- shipping the running release to new hosts (`farm ps:scale`) ---------------------------------
+
+
+def release_archive(target: Target, release: Release, repo_override: str | None) -> Path:
+    """The archive of RELEASE's commit: the one the deploy left in .farm/archives, else made again
+    from the app's repository. Checked before `ps:scale` changes anything."""
+    cached = target.project.state_dir / "archives" / f"{release.sha}.tar.gz"
+    if cached.is_file() and repo_override is None:
+        return cached
+    repo = app.app_repo(target.project, target.farm, repo_override)
+    if app.git(repo, "cat-file", "-e", f"{release.sha}^{{commit}}").returncode != 0:
+        raise FarmError(
+            f"{release.label}'s commit {release.sha[:7]} is not in {repo}: "
+            "give the app's repository with --repo"
+        )
+    return app.archive(repo, release.sha, target.project.state_dir / "archives")
+
+
+def ship_release(
+    target: Target, release: Release, hosts: list[str], repo_override: str | None
+) -> PlaybookResult:
+    """Deploy the running RELEASE to HOSTS only (new hosts): build, env file, switch, start; no
+    migrations, no new release recorded."""
+    extra = {
+        "farmhand_release": {
+            "name": release.dir_name,
+            "label": release.label,
+            "sha": release.sha,
+            "archive": str(release_archive(target, release, repo_override)),
+            "migrate": False,
+        }
+    }
+    return _run_playbook(target, "deploy.yml", extra, limit=",".join(sorted(hosts)))

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from farmhand import aws
+from farmhand import autoscaling, aws
 from farmhand.errors import FarmError
 from farmhand.local import hostfix
 from farmhand.local.image import LOGIN_USER, ensure_image
 from farmhand.local.moto import MotoServer
 from farmhand.local.podman import containers, exists, podman, podman_json, require
 from farmhand.local.s3front import S3Front
-from farmhand.local.shape import PlannedHost, plan
+from farmhand.local.shape import PlannedHost, plan_scaled
 from farmhand.project import Project
 
 FIRST_HOST_OFFSET = 10  # hosts get .10, .11, ... of the farm's subnet, as EC2 leaves .0-.3 reserved
@@ -77,11 +77,22 @@ class LocalFarm:
     def exists(self) -> bool:
         return self.statefile.is_file()
 
-    def hosts(self) -> list[LocalHost]:
+    def state(self) -> dict[str, Any]:
+        """farm.json: the hosts, the shape the farm was brought up with, `ps:scale`'s counts."""
         if not self.exists():
-            return []
-        data = json.loads(self.statefile.read_text())
-        return [LocalHost(h["name"], tuple(h["roles"]), h["ip"], h["container"]) for h in data["hosts"]]
+            return {}
+        data: dict[str, Any] = json.loads(self.statefile.read_text())
+        return data
+
+    def hosts(self) -> list[LocalHost]:
+        return [
+            LocalHost(h["name"], tuple(h["roles"]), h["ip"], h["container"])
+            for h in self.state().get("hosts", [])
+        ]
+
+    def scaled(self) -> dict[str, int]:
+        """`farm ps:scale`'s counts: for a role, how many hosts carry it alone."""
+        return {str(k): int(v) for k, v in self.state().get("scaled", {}).items()}
 
     # -- environment -----------------------------------------------------------------------------
 
@@ -114,8 +125,18 @@ class LocalFarm:
 
     # -- up --------------------------------------------------------------------------------------
 
-    def up(self, shape: Mapping[str, Any], say: Say = _quiet) -> list[LocalHost]:
-        planned = plan(self.farm, shape, self.project.roles)  # validate before changing anything
+    def up(
+        self,
+        shape: Mapping[str, Any],
+        say: Say = _quiet,
+        scaled: Mapping[str, int] | None = None,
+        scaling: bool = False,
+    ) -> list[LocalHost]:
+        """Make the farm match SHAPE plus the scaled counts (None: the ones `ps:scale` recorded).
+        SCALING (`ps:scale`) leaves the running hosts alone even if the image has changed since."""
+        counts = {r: n for r, n in (self.scaled() if scaled is None else scaled).items() if n > 0}
+        # validate before changing anything
+        planned = plan_scaled(self.farm, shape, counts, self.project.roles)
         require("podman")
         hostfix.ensure_host_ready()
         image = ensure_image(self.project.state_dir / "image", echo=True)
@@ -126,14 +147,31 @@ class LocalFarm:
         self.dir.chmod(0o700)
         self._ensure_key()
         subnet = self._ensure_network()
-        hosts = self._ensure_containers(planned, subnet, image, say)
+        hosts = self._ensure_containers(planned, subnet, image, say, keep_image=scaling)
         # After the containers: the gateway address is on this machine once the bridge is up.
         s3 = self.s3front.ensure(self._gateway(), int(endpoint.rsplit(":", 1)[1]))
         say(f"S3 over TLS for the farm's hosts at {s3} (moto, the farm's own CA)")
-        self._write_state(hosts, subnet)
+        self._write_state(hosts, subnet, shape, counts)
         self._register(hosts, subnet, say)
         self.flush_inventory_cache()
         return hosts
+
+    # -- ps:scale --------------------------------------------------------------------------------
+
+    def base_shape(self) -> dict[str, Any]:
+        """The shape the farm was brought up with (before `ps:scale`'s counts)."""
+        recorded = self.state().get("shape")
+        return dict(recorded or self.project.farm_var(self.farm, "farmhand_local_shape") or {})
+
+    def planned_names(self, role: str, alone: int) -> list[str]:
+        """The farm's host names once ROLE has ALONE hosts carrying it alone (nothing changes)."""
+        scaled = {**self.scaled(), role: alone}
+        counts = {r: n for r, n in scaled.items() if n > 0}
+        return [h.name for h in plan_scaled(self.farm, self.base_shape(), counts, self.project.roles)]
+
+    def scale(self, role: str, alone: int, say: Say = _quiet) -> list[LocalHost]:
+        """Give ROLE ALONE hosts that carry it alone: containers created or removed, moto updated."""
+        return self.up(self.base_shape(), say, {**self.scaled(), role: alone}, scaling=True)
 
     def _ensure_key(self) -> None:
         if not self.key.exists():
@@ -169,13 +207,21 @@ class LocalFarm:
         return info["NetworkSettings"]["Networks"][self.network]["IPAddress"]
 
     def _ensure_containers(
-        self, planned: list[PlannedHost], subnet: ipaddress.IPv4Network, image: str, say: Say
+        self,
+        planned: list[PlannedHost],
+        subnet: ipaddress.IPv4Network,
+        image: str,
+        say: Say,
+        keep_image: bool = False,
     ) -> list[LocalHost]:
+        """Create, start or remove containers to match PLANNED. A container of an older image is
+        made again, unless KEEP_IMAGE (`ps:scale` adds and removes hosts, it never rebuilds any)."""
         wanted = {h.name: h for h in planned}
         current = {c["Labels"]["farmhand.host"]: c for c in containers([f"farmhand.farm={self.farm}"])}
         for name, info in list(current.items()):
             roles = info["Labels"].get("farmhand.roles", "")
-            if name not in wanted or roles != wanted[name].role_tag or image != info["Image"]:
+            stale_image = image != info["Image"] and not keep_image
+            if name not in wanted or roles != wanted[name].role_tag or stale_image:
                 say(f"Removing {name}")
                 podman("rm", "--force", "--time", "10", info["Names"][0])
                 del current[name]
@@ -259,11 +305,19 @@ class LocalFarm:
         hostkey = podman("exec", host.container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()
         return f"{host.ip} {hostkey[0]} {hostkey[1]}\n"
 
-    def _write_state(self, hosts: list[LocalHost], subnet: ipaddress.IPv4Network) -> None:
+    def _write_state(
+        self,
+        hosts: list[LocalHost],
+        subnet: ipaddress.IPv4Network,
+        shape: Mapping[str, Any],
+        scaled: Mapping[str, int],
+    ) -> None:
         data = {
             "farm": self.farm,
             "network": self.network,
             "subnet": str(subnet),
+            "shape": dict(shape),
+            "scaled": dict(scaled),
             "hosts": [
                 {"name": h.name, "roles": list(h.roles), "ip": h.ip, "container": h.container} for h in hosts
             ],
@@ -386,6 +440,9 @@ class LocalFarm:
                 if ids:
                     ec2.terminate_instances(InstanceIds=ids)
                     say(f"Deregistered {len(ids)} instances")
+                groups = autoscaling.delete_farm_groups(self._client("autoscaling"), ec2, self.farm)
+                if groups:
+                    say(f"Deleted the Auto Scaling groups {', '.join(groups)}")
                 for sub in ec2.describe_subnets(
                     Filters=[{"Name": f"tag:{LOCAL_TAG}", "Values": [self.farm]}]
                 )["Subnets"]:

@@ -61,3 +61,21 @@ def plan(farm: str, shape: Mapping[str, Any], known_roles: Sequence[str]) -> lis
     if len(hosts) > MAX_HOSTS:
         raise FarmError(f"a local farm has at most {MAX_HOSTS} hosts; this shape asks for {len(hosts)}")
     return hosts
+
+
+def plan_scaled(
+    farm: str, shape: Mapping[str, Any], scaled: Mapping[str, int], known_roles: Sequence[str]
+) -> list[PlannedHost]:
+    """The shape's hosts with `farm ps:scale`'s counts applied: SCALED[role] hosts carrying that role
+    alone, named `<farm>-<role>-<n>` (replacing the shape's own count for a key of that role alone)."""
+    base = {str(k): v for k, v in shape.items()}
+    extra = {role: count for role, count in scaled.items() if role not in base}
+    hosts = plan(farm, {**base, **{r: c for r, c in scaled.items() if r in base}} or base, known_roles)
+    for role, count in extra.items():
+        if role not in known_roles:
+            raise FarmError(f"unknown role {role!r} in the farm's scaled counts")
+        stem = f"{farm}-{role}".replace("_", "-")
+        hosts.extend(PlannedHost(f"{stem}-{n}", (role,)) for n in range(1, count + 1))
+    if len(hosts) > MAX_HOSTS:
+        raise FarmError(f"a local farm has at most {MAX_HOSTS} hosts; this shape asks for {len(hosts)}")
+    return hosts
