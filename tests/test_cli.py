@@ -478,7 +478,7 @@ BAD_INPUT: dict[str, Bad] = {
     ),
     # Scheduled jobs and logs (refused before any host is asked)
     "cron-no-cron-host": Bad(("cron", "-f", "staging"), "farm 'staging' has no cron host (no host tagged"),
-    "cron-run-no-jobs": Bad(("cron:run", "-f", "demo", "tick"), "farm 'demo' has no scheduled jobs"),
+    "cron-run-no-jobs": Bad(("cron:run", "-f", "staging", "tick"), "farm 'staging' has no scheduled jobs"),
     "cron-run-bad-job-name": Bad(("cron:run", "-f", "demo", "Bad Name"), "invalid job name 'Bad Name'"),
     "cron-run-no-job": Bad(("cron:run", "-f", "demo"), "Missing argument 'JOB'"),
     "cron-logs-run-zero": Bad(("cron:logs", "-f", "demo", "tick", "0"), "0 is not in the range x>=1"),
