@@ -73,6 +73,18 @@ def project_view(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return view
 
 
+def no_ssh_bin(tmp_path: Path) -> Path:
+    """A directory of `ssh` and `scp` that say the unit tests reach no host and exit 255 (as ssh
+    does when it cannot connect)."""
+    bin_dir = tmp_path / "no-ssh-bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name in ("ssh", "scp"):
+        script = bin_dir / name
+        script.write_text(f'#!/bin/sh\necho "{name}: unit tests reach no host" >&2\nexit 255\n')
+        script.chmod(0o755)
+    return bin_dir
+
+
 @pytest.fixture
 def aws_env(moto_endpoint: str, project_view: Path, tmp_path: Path) -> dict[str, str]:
     """An environment for `farm` and `ansible-inventory` that reaches only the test's moto, state reset."""
@@ -97,7 +109,11 @@ def aws_env(moto_endpoint: str, project_view: Path, tmp_path: Path) -> dict[str,
             "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path / "facts-cache"),
             "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
             "FARMHAND_HOME": str(project_view),
-            "PATH": f"{ANSIBLE_BIN}{os.pathsep}{env.get('PATH', os.defpath)}",
+            # ssh and scp that fail at once: the fake hosts' addresses (10.77.0.x) are never
+            # reached from a unit test (`farm ps` asks each host for its processes).
+            "PATH": os.pathsep.join(
+                [str(no_ssh_bin(tmp_path)), str(ANSIBLE_BIN), env.get("PATH", os.defpath)]
+            ),
             "NO_COLOR": "1",
             "TERM": "dumb",
         }

@@ -78,8 +78,7 @@ class HostProcesses:
 
 
 def probe(target: Target, host: Host) -> HostProcesses:
-    user = str(target.project.farm_var(target.farm, "ansible_user", "admin"))
-    cmd = ssh.ssh_command(target.env, user, host, ["sudo", "-n", "python3", "-"], tty=False)
+    cmd = ssh.remote_argv(ssh.host_connection(host, target.env), ["sudo", "-n", "python3", "-"])
     cmd[1:1] = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
     try:
         proc = subprocess.run(
