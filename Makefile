@@ -19,7 +19,7 @@ MOLECULE_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard mol
 DEMO_FARM ?= demo
 MOLECULE_JOBS ?= 2
 
-.PHONY: help deps apt venv image demo lint test test-python test-molecule test-farm bench clean
+.PHONY: help deps apt venv image demo lint test test-python test-molecule test-farm test-farm-ci test-farm-backups bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -83,7 +83,7 @@ lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint (the
 # waiting (SSH round trips, containers booting, jobs held on purpose), and their containers,
 # networks and names are their own.
 test: deps lint test-python ## Run every test
-	$(MAKE) --no-print-directory -j2 --output-sync=line test-molecule test-farm
+	$(MAKE) --no-print-directory -j3 --output-sync=line test-molecule test-farm-ci test-farm-backups
 
 test-python: deps ## CLI, inventory and unit tests against moto
 	pytest -m "not farm" tests
@@ -100,8 +100,14 @@ test-molecule: image ## Every molecule scenario
 			echo "-----> molecule {}: FAILED, its log follows"; cat .farm/molecule/{}.log; exit 1; \
 		fi'
 
-test-farm: image ## Bring up a small local farm, converge it twice, tear it down
-	pytest -m farm -rfEP tests
+test-farm: image ## The whole-farm tests: the farm `ci` and the backup drill's `bk`, side by side
+	$(MAKE) --no-print-directory -j2 --output-sync=line test-farm-ci test-farm-backups
+
+test-farm-ci: image ## The whole-farm tests on the farm `ci` (tests/test_local_farm*.py)
+	pytest -m farm -rfEP tests --ignore=tests/test_backups_farm.py
+
+test-farm-backups: image ## The backup drill on the farm `bk`
+	pytest -m farm -rfEP tests/test_backups_farm.py
 
 bench: deps ## Benchmarks (figures and ratios printed side by side)
 	python bench/inventory.py

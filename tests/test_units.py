@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from farmhand.errors import FarmError
 from farmhand.local.hostfix import patch_containers_conf, ulimits_line
+from farmhand.local.moto import MotoServer
 from farmhand.local.shape import MAX_HOSTS, PlannedHost, parse_args, plan
 from farmhand.project import validate_farm
 from farmhand.runner import PlaybookResult, limit_for, parse_recap
@@ -291,3 +295,23 @@ def test_journal_commands_read_the_backlog_then_follow_from_its_last_cursor():
         "sudo", "journalctl", "--no-pager", "-o", "json", "--follow", "--lines=all",
         "--after-cursor", "s=abc", "--grep", "5[0-9]{2}",
     ]  # fmt: skip
+
+
+def test_two_farms_coming_up_at_once_share_one_moto(tmp_path):
+    """`farm local up` of two farms at once (make test brings up two): one server, one endpoint."""
+    script = (
+        "import sys; from pathlib import Path; from farmhand.local.moto import MotoServer; "
+        "print(MotoServer(Path(sys.argv[1])).ensure())"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    endpoints = {p.communicate(timeout=120)[0].strip() for p in procs}
+    server = MotoServer(tmp_path)
+    try:
+        assert all(p.returncode == 0 for p in procs)
+        assert endpoints == {server.endpoint}
+        assert server.healthy()
+    finally:
+        server.stop()

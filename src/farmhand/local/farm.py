@@ -141,10 +141,11 @@ class LocalFarm:
         hostfix.ensure_host_ready()
         image = ensure_image(self.project.state_dir / "image", echo=True)
         say(f"Image {image}")
-        endpoint = self.moto.ensure()
-        say(f"AWS API (moto) at {endpoint}")
+        # The farm's directory first: from now on a `farm local down` of another farm leaves moto up.
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o700)
+        endpoint = self.moto.ensure()
+        say(f"AWS API (moto) at {endpoint}")
         self._ensure_key()
         subnet = self._ensure_network()
         hosts = self._ensure_containers(planned, subnet, image, say, keep_image=scaling)
@@ -461,7 +462,7 @@ class LocalFarm:
             (facts / host.name).unlink(missing_ok=True)
         shutil.rmtree(self.dir, ignore_errors=True)
         self.flush_inventory_cache()
-        if not any((self.project.state_dir / "local").glob("*/farm.json")):
+        if not any(d.is_dir() for d in (self.project.state_dir / "local").glob("*")):
             self.moto.stop()
             say("Stopped moto (no local farm left)")
         return had_any

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -10,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from farmhand.errors import FarmError
@@ -62,8 +65,20 @@ class MotoServer:
         except (urllib.error.URLError, OSError):
             return False
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold `<state>/moto/lock`: two `farm local up` at once (two farms) start one server."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with (self.dir / "lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
     def ensure(self, timeout: float = 30.0) -> str:
         """Start the server unless it runs already; return its endpoint URL."""
+        with self._locked():
+            return self._ensure(timeout)
+
+    def _ensure(self, timeout: float) -> str:
         if self.healthy():
             return self.endpoint
         self.stop()
