@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from farmhand.errors import FarmError
+from farmhand.local.process import running_pid, terminate
 
 HOST = "127.0.0.1"
 
@@ -46,12 +46,7 @@ class MotoServer:
         return f"http://{HOST}:{self.portfile.read_text().strip()}"
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pidfile.read_text())
-            os.kill(pid, 0)
-        except (FileNotFoundError, ValueError, ProcessLookupError):
-            return None
-        return pid
+        return running_pid(self.pidfile)
 
     def healthy(self) -> bool:
         """The recorded process lives and answers HTTP on its port."""
@@ -109,13 +104,4 @@ class MotoServer:
         raise FarmError(f"moto did not answer on port {port} within {timeout:.0f}s")
 
     def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(50):
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.1)
-        self.pidfile.unlink(missing_ok=True)
+        terminate(self.pidfile)

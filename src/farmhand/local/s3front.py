@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -28,6 +26,7 @@ import time
 from pathlib import Path
 
 from farmhand.errors import FarmError
+from farmhand.local.process import running_pid, terminate
 
 UPSTREAM_HOST = "127.0.0.1"
 CERT_DAYS = 825
@@ -168,12 +167,7 @@ class S3Front:
 
     def pid(self) -> int | None:
         """nginx's master process, if it runs."""
-        try:
-            pid = int(self.pidfile.read_text())
-            os.kill(pid, 0)
-        except (FileNotFoundError, ValueError, ProcessLookupError):
-            return None
-        return pid
+        return running_pid(self.pidfile)
 
     def healthy(self, address: str, upstream_port: int | None = None) -> bool:
         """nginx runs, passes on to UPSTREAM_PORT and accepts TLS at ADDRESS."""
@@ -236,16 +230,7 @@ class S3Front:
 
     def stop(self) -> None:
         """Stop nginx (its master waits for its workers), forget the endpoint."""
-        pid = self.pid()
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(50):
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.1)
-        self.pidfile.unlink(missing_ok=True)
+        terminate(self.pidfile)
         self.endpoint_file.unlink(missing_ok=True)
         self.upstream_file.unlink(missing_ok=True)
 
