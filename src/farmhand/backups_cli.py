@@ -15,7 +15,7 @@ from farmhand.console import info, out, step
 from farmhand.errors import FarmError
 from farmhand.options import fail, farm_option
 from farmhand.pg_cli import _size
-from farmhand.runner import describe_failures, limit_for, playbook_command, run_playbook
+from farmhand.runner import describe_failures, limit_for, playbook_command, run_playbook, stream_lines
 from farmhand.ssh import host_connection, remote_argv
 from farmhand.target import resolve
 
@@ -80,20 +80,13 @@ def pg_backups_capture(farm: str | None, kind: str) -> None:
     step(f"Taking a {kind} backup of {target.farm} on {host.name}")
     argv = backups.pgbackrest_argv(target.farm, f"--type={kind}", "--log-level-console=detail", "backup")
     try:
-        with subprocess.Popen(
+        code, _ = stream_lines(
             remote_argv(host_connection(host, target.env), argv),
-            env=dict(target.env),
+            target.env,
+            to=sys.stdout,
+            prefix="       ",
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        ) as proc:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                sys.stdout.write(f"       {line}")
-                sys.stdout.flush()
-            code = proc.wait()
+        )
     except FileNotFoundError:
         raise FarmError("ssh is not installed: install openssh-client") from None
     if code != 0:

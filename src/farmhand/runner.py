@@ -103,19 +103,22 @@ def playbook_command(
     return cmd
 
 
-def run_playbook(
-    project: Project,
-    cmd: Sequence[str],
+def stream_lines(
+    argv: Sequence[str],
     env: Mapping[str, str],
-    echo: bool = True,
-    stream: TextIO | None = None,
-) -> PlaybookResult:
-    """Run ansible-playbook in the project, streaming its output line by line (to STREAM, else stdout)."""
+    cwd: Path | str | None = None,
+    to: TextIO | None = None,
+    prefix: str = "",
+    stdin: int | None = None,
+) -> tuple[int, list[str]]:
+    """Run ARGV with stdout and stderr merged, writing each line to TO (after PREFIX) as it comes;
+    return the exit status and the lines."""
     lines: list[str] = []
     with subprocess.Popen(
-        list(cmd),
-        cwd=project.root,
-        env={**env, "ANSIBLE_FORCE_COLOR": env.get("ANSIBLE_FORCE_COLOR", "0"), "PYTHONUNBUFFERED": "1"},
+        list(argv),
+        cwd=cwd,
+        env=dict(env),
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -124,11 +127,26 @@ def run_playbook(
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
-            if echo:
-                to = stream or sys.stdout
-                to.write(line)
+            if to is not None:
+                to.write(prefix + line)
                 to.flush()
-        returncode = proc.wait()
+        return proc.wait(), lines
+
+
+def run_playbook(
+    project: Project,
+    cmd: Sequence[str],
+    env: Mapping[str, str],
+    echo: bool = True,
+    stream: TextIO | None = None,
+) -> PlaybookResult:
+    """Run ansible-playbook in the project, streaming its output line by line (to STREAM, else stdout)."""
+    returncode, lines = stream_lines(
+        cmd,
+        {**env, "ANSIBLE_FORCE_COLOR": env.get("ANSIBLE_FORCE_COLOR", "0"), "PYTHONUNBUFFERED": "1"},
+        cwd=project.root,
+        to=(stream or sys.stdout) if echo else None,
+    )
     return PlaybookResult(
         returncode=returncode, recap=parse_recap(lines), failures=parse_failures(lines), output=lines
     )
