@@ -85,8 +85,8 @@ lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint (the
 test: deps lint test-python ## Run every test
 	$(MAKE) --no-print-directory -j3 --output-sync=line test-molecule test-farm-ci test-farm-backups
 
-test-python: deps ## CLI, inventory and unit tests against moto
-	pytest -m "not farm" tests
+test-python: deps ## CLI, inventory and unit tests against moto (four at a time: they mostly wait)
+	pytest -n 4 -m "not farm" tests
 
 # Scenarios run two at a time (their containers and networks have their own names); each one's
 # output goes to .farm/molecule/<scenario>.log and is printed in full if it fails.
