@@ -83,7 +83,7 @@ lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint (the
 # waiting (SSH round trips, containers booting, jobs held on purpose), and their containers,
 # networks and names are their own.
 test: deps lint test-python ## Run every test
-	$(MAKE) --no-print-directory -j3 --output-sync=line test-molecule test-farm-ci test-farm-backups
+	$(MAKE) --no-print-directory -j3 test-molecule test-farm-ci test-farm-backups
 
 test-python: deps ## CLI, inventory and unit tests against moto (four at a time: they mostly wait)
 	pytest -n 4 -m "not farm" tests
@@ -101,7 +101,7 @@ test-molecule: image ## Every molecule scenario
 		fi'
 
 test-farm: image ## The whole-farm tests: the farm `ci` and the backup drill's `bk`, side by side
-	$(MAKE) --no-print-directory -j2 --output-sync=line test-farm-ci test-farm-backups
+	$(MAKE) --no-print-directory -j2 test-farm-ci test-farm-backups
 
 test-farm-ci: image ## The whole-farm tests on the farm `ci` (tests/test_local_farm*.py)
 	pytest -m farm -rfEP tests --ignore=tests/test_backups_farm.py
