@@ -104,10 +104,10 @@ test-farm: image ## The whole-farm tests: the farm `ci` and the backup drill's `
 	$(MAKE) --no-print-directory -j2 test-farm-ci test-farm-backups
 
 test-farm-ci: image ## The whole-farm tests on the farm `ci` (tests/test_local_farm*.py)
-	pytest -m farm -rfEP tests --ignore=tests/test_backups_farm.py
+	pytest -m farm -rfEP --durations=40 tests --ignore=tests/test_backups_farm.py
 
 test-farm-backups: image ## The backup drill on the farm `bk`
-	pytest -m farm -rfEP tests/test_backups_farm.py
+	pytest -m farm -rfEP --durations=20 tests/test_backups_farm.py
 
 bench: deps ## Benchmarks (figures and ratios printed side by side)
 	python bench/inventory.py

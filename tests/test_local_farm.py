@@ -476,15 +476,41 @@ class Writer:
         self._thread.join(timeout=120)
 
 
+def db_hosts_now() -> str:
+    """What the db containers are doing (for a failure message): processes and sessions."""
+    lines = []
+    for container in ("farmhand-ci-db-worker-cron-1", "farmhand-ci-db-follower-1"):
+        procs = run("podman", "exec", container, "ps", "-eo", "pid,etime,stat,args", timeout=60)
+        sessions = run(
+            "podman",
+            "exec",
+            container,
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-XAtc",
+            "select pid, state, wait_event_type, wait_event, left(query, 80) from pg_stat_activity",
+            timeout=60,
+        )
+        lines += [f"== {container}", procs.stdout[-3000:], sessions.stdout + sessions.stderr]
+    return "\n".join(lines)
+
+
 def psql(sql: str, *args: str) -> str:
-    proc = subprocess.run(
-        [FARM_BIN, "psql", "-f", FARM, *args],
-        input=sql,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    try:
+        proc = subprocess.run(
+            [FARM_BIN, "psql", "-f", FARM, *args],
+            input=sql,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+    except subprocess.TimeoutExpired as exc:
+        said = f"farm psql -f {FARM} {' '.join(args)} hung for 120 s ({exc}); the db hosts then:"
+        pytest.fail(f"{said}\n{db_hosts_now()}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -603,11 +629,13 @@ def test_forced_promotion_after_kill_9_loses_no_committed_write(local_farm):
         f"\nforced promotion: {len(writer.ids)} books committed, {len(writer.errors)} requests failed, "
         f"slowest {max(writer.latencies):.3f} s"
     )
-    assert len(writer.ids) > 20
-    assert books_present(writer.ids) == len(writer.ids)  # every acknowledged write survived
     assert role_tags()["ci-db-follower-1"] == "db_follower"
+    # The former primary follows again before anything else is asserted: the farm's later tests
+    # need their follower whatever this one finds.
     followed = farm("pg:follow", "-f", FARM, "ci-db-follower-1")
     assert "ci-db-follower-1 follows the primary" in followed.stdout
+    assert len(writer.ids) > 20
+    assert books_present(writer.ids) == len(writer.ids)  # every acknowledged write survived
     state = pg_state()
     assert state["ci-db-follower-1"]["receiver"] == "streaming"
     assert state["ci-db-worker-cron-1"]["replication"][0]["sync_state"] == "quorum"
