@@ -99,7 +99,7 @@ def test_a_failing_job_streams_its_output_returns_its_status_and_sends_a_mail(ac
     assert "boom" in result.stdout
     last = runner_json(active, "history", "fail")[0]
     assert (last["status"], last["exit_code"], last["trigger"]) == ("failed", 3, "manual")
-    mail = wait_for("the failure mail", lambda: mails(active, "fail failed (exit status 3)"), 30)[0]
+    mail = wait_for("the failure mail", lambda: mails(active, "fail failed (exit status 3)"), 120)[0]
     assert "To: oncall@example.com" in mail
     assert "From: cron@molecule.test" in mail
     assert "boom" in mail and f"Release:   {RELEASE}" in mail
@@ -113,7 +113,7 @@ def test_overlapping_runs_are_refused_and_a_timeout_kills_the_process_group(acti
         runs = runner_json(active, "history", "hang")
         return next((r for r in runs if r["status"] == "running"), None)
 
-    first = wait_for("the first run of hang to start", running, 20)
+    first = wait_for("the first run of hang to start", running, 20)  # its timeout is 25 s
     second = active.run(f"{RUNNER} run hang")
     assert second.rc == 75
     assert "already running" in second.stderr and f"run {first['number']}" in second.stderr
@@ -122,14 +122,14 @@ def test_overlapping_runs_are_refused_and_a_timeout_kills_the_process_group(acti
         runs = {r["number"]: r for r in runner_json(active, "history", "hang")}
         return runs[first["number"]] if runs[first["number"]]["status"] != "running" else None
 
-    run = wait_for("the first run of hang to end", finished, 30)
+    run = wait_for("the first run of hang to end", finished, 120)
     assert run["status"] == "timeout" and run["exit_code"] is None
-    assert "timed out after 4 s" in active.check_output(f"{RUNNER} logs hang {run['number']}")
+    assert "timed out after 25 s" in active.check_output(f"{RUNNER} logs hang {run['number']}")
     # Both sleeps were in the job's process group: neither survives it.
     assert active.run("pgrep -f 'sleep 30[01]'").rc == 1
     statuses = [r["status"] for r in runner_json(active, "history", "hang")]
     assert "skipped" in statuses
-    assert wait_for("the timeout mail", lambda: mails(active, "hang timed out after 4 s"), 30)
+    assert wait_for("the timeout mail", lambda: mails(active, "hang timed out after 25 s"), 120)
 
 
 def test_a_job_that_allows_overlaps_runs_side_by_side(active):
