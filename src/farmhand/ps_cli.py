@@ -171,7 +171,9 @@ def ps_scale(farm: str | None, counts: Sequence[str], repo: str | None) -> None:
 @click.option("--min", "minimum", type=int, help="Fewest hosts.")
 @click.option("--max", "maximum", type=int, help="Most hosts.")
 @click.option("--target", "target_value", type=float, help="Queued jobs per worker host to aim at.")
-@click.option("--off", is_flag=True, help="Remove the policy (the hosts stay as they are).")
+@click.option(
+    "--off", is_flag=True, help="Remove the policy and the drain hook (the hosts stay as they are)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def ps_autoscale(
     farm: str | None,
