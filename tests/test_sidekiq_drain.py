@@ -74,6 +74,7 @@ class FakeAws:
         self.moto = moto
         self.state = "InService"
         self.instance_id = ""
+        self.refuse = False  # answer the lifecycle calls as AWS does once the action is over
         self.imds: list[str] = []
         self.aws: list[dict[str, str]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -125,6 +126,15 @@ class FakeAws:
                 params = dict(urllib.parse.parse_qsl(body.decode()))
                 fake.aws.append(params)
                 action = params.get("Action", "")
+                if action in UNSUPPORTED and fake.refuse:
+                    error = (
+                        "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code>"
+                        "<Message>No active Lifecycle Action found with instance ID "
+                        f"{fake.instance_id}</Message>"
+                        "</Error><RequestId>1</RequestId></ErrorResponse>"
+                    )
+                    self._send(400, error.encode(), "text/xml")
+                    return
                 if action in UNSUPPORTED:
                     xml = (
                         f'<{action}Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
@@ -405,3 +415,16 @@ def test_the_example_worker_policy_allows_exactly_what_the_worker_hosts_call():
     assert allowed == called
     bucket = next(s for s in policy["Statement"] if s["Sid"] == "AppFilesBucketObjects")
     assert bucket["Resource"] == "arn:aws:s3:::APP-files-FARM/*"  # farmhand_app_bucket's pattern
+
+
+def test_a_refused_lifecycle_call_is_one_line_and_a_failed_step(host, fake_aws):
+    """After the action is over (completed, or timed out) AWS refuses the calls: the step fails with
+    one line in the journal, no traceback; the next timer run tries again."""
+    fake_aws.state = "Terminated"
+    fake_aws.refuse = True
+    host.sidekiq([])
+    proc = host.drain()
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "the drain failed" in lines[0] and "No active Lifecycle Action" in lines[0]
+    assert "Traceback" not in proc.stderr
