@@ -155,6 +155,9 @@ def test_autoscale_records_the_backlog_policy_in_moto(deployed_app):
     spec = policy["TargetTrackingConfiguration"]
     assert spec["TargetValue"] == 5.0
     assert spec["CustomizedMetricSpecification"]["MetricName"] == "BacklogPerInstance"
+    # The drain hook, as on AWS (moto records it; the local hosts' drain is off).
+    hooks = asg.describe_lifecycle_hooks(AutoScalingGroupName=group["AutoScalingGroupName"])["LifecycleHooks"]
+    assert [(h["LifecycleHookName"], h["DefaultResult"]) for h in hooks] == [("farmhand-drain", "CONTINUE")]
     assert "target 5 on Farmhand/BacklogPerInstance" in farm("ps:autoscale", "-f", FARM).stdout
     # Scale-in below the group's minimum is refused, nothing changed.
     before = farm_state()
@@ -240,4 +243,6 @@ def test_scale_worker_1_2_1_loses_no_job_on_the_host_that_leaves(deployed_app):
 def test_autoscale_off_leaves_the_farm_as_it_was(deployed_app):
     farm("ps:autoscale", "-f", FARM, "worker", "--off")
     assert "worker: off" in farm("ps:autoscale", "-f", FARM).stdout
+    hooks = aws("autoscaling").describe_lifecycle_hooks(AutoScalingGroupName=f"farmhand-{FARM}-worker")
+    assert hooks["LifecycleHooks"] == []
     assert len(hosts_with_role("worker")) == 1

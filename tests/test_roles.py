@@ -236,6 +236,16 @@ def test_pgbackrest_refuses_backups_from_a_follower_without_one_or_without_the_c
         ("sidekiq_worker", "sidekiq_worker_processes: [{queues: [books]}]", "name"),
         ("sidekiq_worker", "sidekiq_worker_timeout: forever", "sidekiq_worker_timeout"),
         (
+            "sidekiq_metrics",
+            "sidekiq_metrics_farm: f\nsidekiq_metrics_lifecycle_drain: sometimes",
+            "sidekiq_metrics_lifecycle_drain",
+        ),
+        (
+            "sidekiq_metrics",
+            "sidekiq_metrics_farm: f\nsidekiq_metrics_drain_interval: often",
+            "sidekiq_metrics_drain_interval",
+        ),
+        (
             "sidekiq_worker",
             "sidekiq_worker_processes: [{name: books, queues: [b], concurrency: lots}]",
             "concurrency",
@@ -275,6 +285,12 @@ def test_new_roles_refuse_bad_variables_before_any_task(tmp_path, role, variable
             "enable that renderer",
         ),
         ("pdf_toolchain", "pdf_toolchain_book_pages_viewport: wide", "WIDTHxHEIGHT"),
+        ("sidekiq_metrics", "sidekiq_metrics_farm: f\nsidekiq_metrics_drain_command: []", "a drain command"),
+        (
+            "sidekiq_metrics",
+            "sidekiq_metrics_farm: f\nsidekiq_metrics_drain_interval: 1",
+            "a drain interval of 5 s",
+        ),
     ],
 )
 def test_new_roles_refuse_inconsistent_settings_before_installing(tmp_path, role, variables, message):

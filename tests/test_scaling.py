@@ -17,6 +17,7 @@ from farmhand import autoscaling
 from farmhand.errors import FarmError
 from farmhand.inventory import Host
 from farmhand.local.shape import plan_scaled
+from farmhand.project import Project
 from farmhand.scaling import Bounds, parse_requests, plan, removable
 
 ROLES = ("web", "worker", "db", "db_follower", "db_restore", "cron", "console", "lb", "redis")
@@ -313,6 +314,155 @@ def test_autoscale_sets_shows_and_removes_the_backlog_policy(aws_env, fleet):
     assert again.returncode == 2 and "no autoscaling policy on worker" in again.stderr
 
 
+def group_state(asg: Any, name: str) -> tuple[Any, ...]:
+    """The group's size settings, policies and lifecycle hooks: compared across a command that must
+    change nothing."""
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    policies = asg.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"]
+    hooks = asg.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"]
+    return (
+        (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]),
+        json.dumps(policies, sort_keys=True, default=str),
+        json.dumps(hooks, sort_keys=True, default=str),
+    )
+
+
+def test_autoscale_puts_the_drain_hook_once_and_off_removes_it(aws_env, fleet):
+    """The lifecycle hook the workers' drain completes: on the group with the policy, the same after
+    a second run (nothing changes), shown, and removed by --off with the policy."""
+    fleet.add("prod", "web", "prod-web-1")
+    name = make_group(aws_env, fleet, "prod", "worker", size=1)
+    asg = client(aws_env, "autoscaling")
+    # group_vars/role_worker/worker.yml: the books process has the longest timeout, an hour.
+    expected = 3600 + autoscaling.HOOK_MARGIN
+    setting = ("ps:autoscale", "-f", "prod", "worker", "--min", "1", "--max", "4", "--target", "5")
+
+    proc = farm(*setting, env=aws_env)
+    assert_ok(proc)
+    hooks = asg.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"]
+    assert [
+        (h["LifecycleHookName"], h["LifecycleTransition"], h["HeartbeatTimeout"], h["DefaultResult"])
+        for h in hooks
+    ] == [("farmhand-drain", "autoscaling:EC2_INSTANCE_TERMINATING", expected, "CONTINUE")]
+    assert f"lifecycle hook farmhand-drain, heartbeat timeout {expected}s" in proc.stdout
+    assert "(unchanged)" not in proc.stdout
+
+    before = group_state(asg, name)
+    again = farm(*setting, env=aws_env)
+    assert_ok(again)
+    assert group_state(asg, name) == before
+    assert f"heartbeat timeout {expected}s (unchanged)" in again.stdout
+
+    shown = farm("ps:autoscale", "-f", "prod", env=aws_env)
+    assert_ok(shown)
+    assert (
+        f"scale-in drains first: lifecycle hook farmhand-drain (heartbeat timeout {expected}s, then CONTINUE)"
+        in shown.stdout
+    )
+    as_json = json.loads(farm("ps:autoscale", "-f", "prod", "--json", env=aws_env).stdout)
+    assert as_json["worker"]["drain_hook"] == {
+        "name": "farmhand-drain",
+        "heartbeat_timeout": expected,
+        "default_result": "CONTINUE",
+    }
+
+    off = farm("ps:autoscale", "-f", "prod", "worker", "--off", env=aws_env)
+    assert_ok(off)
+    assert "Removed the lifecycle hook farmhand-drain" in off.stdout
+    assert asg.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"] == []
+    assert asg.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"] == []
+    shown = farm("ps:autoscale", "-f", "prod", env=aws_env)
+    assert "no lifecycle hook farmhand-drain" in shown.stdout
+    again = farm("ps:autoscale", "-f", "prod", "worker", "--off", env=aws_env)
+    assert again.returncode == 2 and "nothing to remove" in again.stderr
+
+
+def test_autoscale_repairs_a_drain_hook_changed_behind_its_back(aws_env, fleet):
+    name = make_group(aws_env, fleet, "prod", "worker", size=1)
+    asg = client(aws_env, "autoscaling")
+    asg.put_lifecycle_hook(
+        AutoScalingGroupName=name,
+        LifecycleHookName="farmhand-drain",
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+        HeartbeatTimeout=60,
+        DefaultResult="ABANDON",
+    )
+    proc = farm(
+        "ps:autoscale", "-f", "prod", "worker", "--min", "1", "--max", "4", "--target", "5", env=aws_env
+    )
+    assert_ok(proc)
+    (hook,) = asg.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"]
+    assert (hook["HeartbeatTimeout"], hook["DefaultResult"]) == (3600 + autoscaling.HOOK_MARGIN, "CONTINUE")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("worker", "--min", "3", "--max", "2", "--target", "5"), "invalid --max 2"),
+        (("worker", "--min", "1", "--max", "2", "--target", "-1"), "invalid --target -1"),
+        (("worker", "--min", "1", "--max", "101", "--target", "5"), "invalid --max 101"),
+        (("worker", "--target", "5"), "give --min, --max and --target together"),
+        (("worker", "--off", "--max", "3"), "--off removes the policy: give it alone"),
+        (("worker", "--off"), "no autoscaling policy on worker: nothing to remove"),
+    ],
+)
+def test_bad_autoscale_on_a_group_puts_no_hook_and_changes_nothing(aws_env, ec2, fleet, args, message):
+    name = make_group(aws_env, fleet, "prod", "worker", size=1)
+    asg = client(aws_env, "autoscaling")
+    before, instances = group_state(asg, name), snapshot(ec2)
+    proc = farm("ps:autoscale", "-f", "prod", *args, env=aws_env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("farm: error: ") and message in lines[0], proc.stderr
+    assert group_state(asg, name) == before
+    assert snapshot(ec2) == instances
+
+
+def worker_project(tmp_path: Path, role_worker: str, farm_vars: str = "") -> Project:
+    """A project whose worker settings are ROLE_WORKER (group_vars/role_worker) and FARM_VARS
+    (group_vars/farm_f), over sidekiq_worker's real defaults."""
+    defaults = tmp_path / "roles/sidekiq_worker/defaults"
+    defaults.mkdir(parents=True)
+    (defaults / "main.yml").write_text(
+        (Path(__file__).resolve().parents[1] / "roles/sidekiq_worker/defaults/main.yml").read_text()
+    )
+    for group, text in (("role_worker", role_worker), ("farm_f", farm_vars)):
+        (tmp_path / "group_vars" / group).mkdir(parents=True)
+        (tmp_path / "group_vars" / group / "worker.yml").write_text(text or "---\n")
+    return Project(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("role_worker", "farm_vars", "expected"),
+    [
+        # The longest process's timeout plus the margin.
+        (
+            "sidekiq_worker_processes:\n- {name: a, queues: [a], timeout: 60}\n"
+            "- {name: b, queues: [b], timeout: 900}",
+            "",
+            900 + autoscaling.HOOK_MARGIN,
+        ),
+        # A process without a timeout of its own has sidekiq_worker_timeout (the role's default: 3600).
+        ("sidekiq_worker_processes: [{name: a, queues: [a]}]", "", 3600 + autoscaling.HOOK_MARGIN),
+        (
+            "sidekiq_worker_processes: [{name: a, queues: [a]}]",
+            "sidekiq_worker_timeout: 25",
+            25 + autoscaling.HOOK_MARGIN,
+        ),
+        # AWS's maximum is 7200 s.
+        ("sidekiq_worker_processes: [{name: a, queues: [a], timeout: 86400}]", "", 7200),
+        # A timeout Ansible computes cannot be read here: the maximum, to be safe.
+        ("sidekiq_worker_processes: [{name: a, queues: [a], timeout: '{{ t }}'}]", "", 7200),
+        # No processes set anywhere: the role's default process, with the default timeout.
+        ("", "", 3600 + autoscaling.HOOK_MARGIN),
+    ],
+)
+def test_the_drain_hooks_timeout_follows_the_longest_sidekiq_shutdown_timeout(
+    tmp_path, role_worker, farm_vars, expected
+):
+    assert autoscaling.hook_timeout(worker_project(tmp_path, role_worker, farm_vars), "f") == expected
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -348,7 +498,10 @@ def test_a_local_farms_group_stands_for_its_worker_containers(aws_env, fleet):
     assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (1, 4, 2)
     assert autoscaling.find_group(asg, "lf", "worker")["AutoScalingGroupName"] == "farmhand-lf-worker"
     autoscaling.put_backlog_policy(asg, group, "lf", "worker", 1, 4, 5)
-    assert autoscaling.describe(asg, group, "worker").target == 5.0
+    assert autoscaling.put_drain_hook(asg, group, 3720) is True
+    assert autoscaling.put_drain_hook(asg, group, 3720) is False
+    described = autoscaling.describe(asg, group, "worker")
+    assert (described.target, described.hook_timeout) == (5.0, 3720)
     assert autoscaling.delete_farm_groups(asg, ec2, "lf") == ["farmhand-lf-worker"]
     assert autoscaling.find_group(asg, "lf", "worker") is None
 

@@ -7,6 +7,12 @@ attached to it), so the policy, min and max work the same way there.
 
 The policy is target tracking on the backlog per instance (queued jobs / worker hosts, put in
 CloudWatch by the sidekiq_metrics role), the way AWS advises for queue workers.
+
+Beside it, a lifecycle hook (`farmhand-drain`) holds an instance the group itself terminates on a
+scale-in in Terminating:Wait: the sidekiq_metrics role's drain on the host quiets its Sidekiq
+processes, sends heartbeats while jobs run and completes the action (CONTINUE) once none is busy.
+Its heartbeat timeout is the worker processes' longest Sidekiq shutdown timeout plus a margin, so
+a host whose drain never answers still gets the time its jobs are promised at a stop.
 """
 
 from __future__ import annotations
@@ -14,14 +20,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from farmhand import aws
 from farmhand.errors import FarmError
+from farmhand.project import Project
 
 NAMESPACE = "Farmhand"
 BACKLOG_METRIC = "BacklogPerInstance"
 OLDEST_METRIC = "OldestJobAgeSeconds"
 POLICY_NAME = "farmhand-backlog-per-instance"
 LOCAL_AMI = "ami-0f4b1e2c3d4a5b6c7"  # as farmhand.local.farm registers its hosts
+HOOK_NAME = "farmhand-drain"  # the sidekiq_metrics role's drain completes this hook
+HOOK_TRANSITION = "autoscaling:EC2_INSTANCE_TERMINATING"
+HOOK_RESULT = "CONTINUE"  # what the group does when the heartbeat timeout runs out: terminate
+# Beyond the longest Sidekiq shutdown timeout: systemd's stop margin (sidekiq_worker_stop_margin,
+# 30 s), the drain timer's interval and the time an exiting process takes to leave Redis.
+HOOK_MARGIN = 120
+HOOK_MAX_TIMEOUT = 7200  # AWS's maximum heartbeat timeout
+HOOK_MIN_TIMEOUT = 30  # and its minimum
+# Where Ansible finds the worker processes' settings, lowest precedence first: the role's defaults,
+# then group_vars/all, farm_<farm> and role_worker (groups of one depth merge by name: role_ wins).
+_WORKER_ROLE_DEFAULTS = "roles/sidekiq_worker/defaults/main.yml"
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,7 @@ class Policy:
     desired: int
     target: float | None
     metric: str
+    hook_timeout: int | None = None  # the drain hook's heartbeat timeout; None: no hook
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +66,11 @@ class Policy:
             "desired": self.desired,
             "target": self.target,
             "metric": self.metric,
+            "drain_hook": (
+                {"name": HOOK_NAME, "heartbeat_timeout": self.hook_timeout, "default_result": HOOK_RESULT}
+                if self.hook_timeout is not None
+                else None
+            ),
         }
 
 
@@ -165,8 +191,79 @@ def find_policy(client: Any, group: dict[str, Any]) -> dict[str, Any] | None:
     return policies[0] if policies else None
 
 
+def _worker_settings(project: Project, farm: str) -> dict[str, Any]:
+    """sidekiq_worker's variables as a play on the farm's worker hosts sees them (plain values)."""
+    merged: dict[str, Any] = {}
+    defaults = project.root / _WORKER_ROLE_DEFAULTS
+    if defaults.is_file():
+        try:
+            merged.update(yaml.safe_load(defaults.read_text(encoding="utf-8")) or {})
+        except yaml.YAMLError as exc:
+            raise FarmError(f"{defaults} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    for group in ("all", f"farm_{farm}", "role_worker"):
+        merged.update(project.group_vars(group))
+    return merged
+
+
+def hook_timeout(project: Project, farm: str) -> int:
+    """The drain hook's heartbeat timeout: the longest Sidekiq shutdown timeout of the farm's worker
+    processes (sidekiq_worker_processes, each's `timeout` else sidekiq_worker_timeout) plus
+    HOOK_MARGIN, within AWS's limits. A timeout Farmhand cannot read (a Jinja expression) counts as
+    AWS's maximum."""
+    settings = _worker_settings(project, farm)
+    default = settings.get("sidekiq_worker_timeout", HOOK_MAX_TIMEOUT)
+    processes = settings.get("sidekiq_worker_processes") or []
+    timeouts = [p.get("timeout", default) for p in processes if isinstance(p, dict)] or [default]
+    try:
+        longest = max(int(t) for t in timeouts)
+    except (TypeError, ValueError):
+        return HOOK_MAX_TIMEOUT
+    return max(min(longest + HOOK_MARGIN, HOOK_MAX_TIMEOUT), HOOK_MIN_TIMEOUT)
+
+
+def find_hook(client: Any, group: dict[str, Any]) -> dict[str, Any] | None:
+    """The group's drain hook, or None."""
+    with aws.aws_errors():
+        hooks = client.describe_lifecycle_hooks(
+            AutoScalingGroupName=group["AutoScalingGroupName"], LifecycleHookNames=[HOOK_NAME]
+        )["LifecycleHooks"]
+    return hooks[0] if hooks else None
+
+
+def put_drain_hook(client: Any, group: dict[str, Any], timeout: int) -> bool:
+    """The drain hook on the group, as wanted; False if it was already so (nothing changed)."""
+    found = find_hook(client, group)
+    if found is not None and (
+        found.get("LifecycleTransition"),
+        int(found.get("HeartbeatTimeout", 0)),
+        found.get("DefaultResult"),
+    ) == (HOOK_TRANSITION, timeout, HOOK_RESULT):
+        return False
+    with aws.aws_errors():
+        client.put_lifecycle_hook(
+            AutoScalingGroupName=group["AutoScalingGroupName"],
+            LifecycleHookName=HOOK_NAME,
+            LifecycleTransition=HOOK_TRANSITION,
+            HeartbeatTimeout=timeout,
+            DefaultResult=HOOK_RESULT,
+        )
+    return True
+
+
+def delete_drain_hook(client: Any, group: dict[str, Any]) -> bool:
+    """Remove the drain hook; False if the group had none."""
+    if find_hook(client, group) is None:
+        return False
+    with aws.aws_errors():
+        client.delete_lifecycle_hook(
+            AutoScalingGroupName=group["AutoScalingGroupName"], LifecycleHookName=HOOK_NAME
+        )
+    return True
+
+
 def describe(client: Any, group: dict[str, Any], role: str) -> Policy:
     policy = find_policy(client, group)
+    hook = find_hook(client, group)
     config = (policy or {}).get("TargetTrackingConfiguration", {})
     metric = config.get("CustomizedMetricSpecification", {}).get("MetricName", "")
     return Policy(
@@ -177,6 +274,7 @@ def describe(client: Any, group: dict[str, Any], role: str) -> Policy:
         desired=int(group["DesiredCapacity"]),
         target=float(config["TargetValue"]) if policy and "TargetValue" in config else None,
         metric=f"{NAMESPACE}/{metric}" if metric else "",
+        hook_timeout=int(hook["HeartbeatTimeout"]) if hook else None,
     )
 
 

@@ -171,7 +171,9 @@ def ps_scale(farm: str | None, counts: Sequence[str], repo: str | None) -> None:
 @click.option("--min", "minimum", type=int, help="Fewest hosts.")
 @click.option("--max", "maximum", type=int, help="Most hosts.")
 @click.option("--target", "target_value", type=float, help="Queued jobs per worker host to aim at.")
-@click.option("--off", is_flag=True, help="Remove the policy (the hosts stay as they are).")
+@click.option(
+    "--off", is_flag=True, help="Remove the policy and the drain hook (the hosts stay as they are)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def ps_autoscale(
     farm: str | None,
@@ -186,6 +188,8 @@ def ps_autoscale(
 
     The workers put the backlog per instance (queued jobs / worker hosts) into CloudWatch every
     minute (role sidekiq_metrics); the policy keeps it near --target between --min and --max.
+    A lifecycle hook (farmhand-drain) makes the group wait, on a scale-in, until the leaving
+    host's Sidekiq jobs have finished (up to their shutdown timeout). --off removes both.
     Without options, shows the policy. A local farm gets a group in moto standing for its workers.
 
     \b
@@ -206,14 +210,13 @@ def ps_autoscale(
     asg = aws.client("autoscaling", target.project.region)
     group = autoscaling.find_group(asg, target.farm, role)
     if off:
-        if group is None or not autoscaling.delete_backlog_policy(asg, group):
-            raise FarmError(f"farm {target.farm!r} has no autoscaling policy on {role}: nothing to remove")
-        step(f"Autoscaling of {role} is off ({group['AutoScalingGroupName']} keeps its hosts)")
+        _off(target, asg, group, role)
         return
     if not setting:
         _show(target, asg, group, role, as_json)
         return
     assert minimum is not None and maximum is not None and target_value is not None
+    timeout = autoscaling.hook_timeout(target.project, target.farm)  # read before anything changes
     hosts = target.hosts_with_role(role)
     if group is None:
         if not target.local:
@@ -237,11 +240,28 @@ def ps_autoscale(
         raise FarmError(
             f"the local farm runs {len(hosts)} {role} hosts, outside --min {minimum} --max {maximum}"
         )
+    # The hook first: the policy never scales in without it.
+    hooked = autoscaling.put_drain_hook(asg, group, timeout)
     autoscaling.put_backlog_policy(asg, group, target.farm, role, minimum, maximum, target_value)
     step(
         f"Autoscaling {role} of {target.farm} between {minimum} and {maximum} hosts, "
         f"{target_value:g} queued jobs per host ({group['AutoScalingGroupName']})"
     )
+    info(
+        f"Scale-in drains first: lifecycle hook {autoscaling.HOOK_NAME}, heartbeat timeout {timeout}s"
+        + ("" if hooked else " (unchanged)")
+    )
+
+
+def _off(target: Target, asg: Any, group: dict[str, Any] | None, role: str) -> None:
+    """Remove the policy and the drain hook; an error if the group had neither."""
+    policy = group is not None and autoscaling.delete_backlog_policy(asg, group)
+    hook = group is not None and autoscaling.delete_drain_hook(asg, group)
+    if group is None or not (policy or hook):
+        raise FarmError(f"farm {target.farm!r} has no autoscaling policy on {role}: nothing to remove")
+    step(f"Autoscaling of {role} is off ({group['AutoScalingGroupName']} keeps its hosts)")
+    if hook:
+        info(f"Removed the lifecycle hook {autoscaling.HOOK_NAME}: the group no longer waits for a drain")
 
 
 def _check_policy_args(minimum: int | None, maximum: int | None, target_value: float | None) -> None:
@@ -266,11 +286,22 @@ def _show(target: Target, asg: Any, group: dict[str, Any] | None, role: str, as_
     if policy is None or policy.target is None:
         where = f" ({policy.group}: min {policy.minimum}, max {policy.maximum})" if policy else ""
         info(f"{role}: off{where}; farm ps:autoscale -f {target.farm} {role} --min 1 --max 10 --target 5")
-        return
-    out.print(
-        f"{role}: {policy.minimum}..{policy.maximum} hosts (now {policy.desired}), "
-        f"target {policy.target:g} on {policy.metric} ({policy.group})",
-        markup=False,
+    else:
+        out.print(
+            f"{role}: {policy.minimum}..{policy.maximum} hosts (now {policy.desired}), "
+            f"target {policy.target:g} on {policy.metric} ({policy.group})",
+            markup=False,
+        )
+    if policy is not None:
+        out.print(f"  {_hook_line(policy)}", markup=False)
+
+
+def _hook_line(policy: autoscaling.Policy) -> str:
+    if policy.hook_timeout is None:
+        return f"scale-in by the group does not wait for jobs: no lifecycle hook {autoscaling.HOOK_NAME}"
+    return (
+        f"scale-in drains first: lifecycle hook {autoscaling.HOOK_NAME} "
+        f"(heartbeat timeout {policy.hook_timeout}s, then {autoscaling.HOOK_RESULT})"
     )
 
 

@@ -24,6 +24,11 @@ def test_the_timer_is_installed_and_off_when_publishing_is(host):
     assert host.file("/etc/farmhand-sidekiq-metrics/publisher.env").mode == 0o640
 
 
+def test_the_drain_timer_is_installed_and_off_when_the_drain_is(host):
+    assert host.file("/etc/systemd/system/farmhand-sidekiq-drain.timer").exists
+    assert not host.service("farmhand-sidekiq-drain.timer").is_enabled
+
+
 def test_counts_queued_jobs_and_the_oldest_ones_age(host):
     redis(host, "FLUSHALL")
     enqueued = time.time() - 42
