@@ -140,6 +140,23 @@ def test_drift_is_exit_3_and_names_each_host_and_task():
     )
 
 
+def test_a_template_in_check_mode_is_reported_by_its_file_on_the_host():
+    """As a check run records it: no dest in the result, the rendered source in the after header."""
+    event = {
+        **NGINX_SITE,
+        "path": None,
+        "diff": [
+            {
+                **NGINX_SITE["diff"][0],
+                "after_header": "/root/.ansible/tmp/ansible-local-29864_wxy8f78/tmpsa67h9_9/site.j2",
+            }
+        ],
+    }
+    report = drift.build_report("demo", True, [START, event, END], recap(demo_web_1=1), 0)
+    (change,) = report.as_dict()["hosts"]["demo-web-1"]["changes"]
+    assert change["path"] == "/etc/nginx/sites-available/bookshelf"
+
+
 def test_the_summary_names_three_tasks_per_host_at_most():
     events = [START, *({**NGINX_SITE, "task": f"Task {n}"} for n in range(5)), END]
     report = drift.build_report("demo", True, events, recap(demo_web_1=5), 0)

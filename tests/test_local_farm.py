@@ -133,12 +133,6 @@ def test_converge_then_converge_again_changes_nothing(local_farm):
     assert {h: c["changed"] for h, c in recap.items()} == NO_CHANGES
 
 
-def test_check_mode_reports_no_drift_on_a_converged_farm(local_farm):
-    check = farm("converge", "-f", FARM, "--check", "--diff")
-    recap = parse_recap(check.stdout.splitlines())
-    assert {h: c["changed"] for h, c in recap.items()} == NO_CHANGES
-
-
 def test_secrets_live_in_ssm_and_never_in_ansible_output(local_farm):
     env = farm_env()
     ssm = aws("ssm", env)

@@ -210,7 +210,7 @@ def build_report(
 def _change(event: Mapping[str, Any]) -> Change:
     censored = bool(event.get("censored"))
     diff = None if censored else summarize_diff(event.get("diff") or [])
-    path = None if censored else (event.get("path") or _diff_path(event.get("diff") or []))
+    path = None if censored else (_host_path(event.get("path")) or _diff_path(event.get("diff") or []))
     return Change(
         play=str(event.get("play", "")),
         role=event.get("role"),
@@ -268,11 +268,20 @@ def _count_lines(before: str, after: str) -> tuple[int, int]:
     return added, removed
 
 
+def _host_path(path: Any) -> str | None:
+    """PATH if it names a file on the host: not the controller's temporary copy of a template."""
+    if isinstance(path, str) and path.startswith("/") and "/.ansible/tmp/" not in path:
+        return path
+    return None
+
+
 def _diff_path(diffs: Sequence[Mapping[str, Any]]) -> str | None:
+    """The managed file a diff is about: its before header (copy and template name the file on the
+    host there, and the controller's rendered temporary file in the after header)."""
     for diff in diffs:
-        header = diff.get("after_header") or diff.get("before_header")
-        if isinstance(header, str) and header.startswith("/"):
-            return header
+        for header in (diff.get("before_header"), diff.get("after_header")):
+            if found := _host_path(header):
+                return found
     return None
 
 
