@@ -20,8 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from farmhand import aws
 from farmhand.errors import FarmError
 from farmhand.project import Project
@@ -41,7 +39,6 @@ HOOK_MAX_TIMEOUT = 7200  # AWS's maximum heartbeat timeout
 HOOK_MIN_TIMEOUT = 30  # and its minimum
 # Where Ansible finds the worker processes' settings, lowest precedence first: the role's defaults,
 # then group_vars/all, farm_<farm> and role_worker (groups of one depth merge by name: role_ wins).
-_WORKER_ROLE_DEFAULTS = "roles/sidekiq_worker/defaults/main.yml"
 
 
 @dataclass(frozen=True)
@@ -193,13 +190,7 @@ def find_policy(client: Any, group: dict[str, Any]) -> dict[str, Any] | None:
 
 def _worker_settings(project: Project, farm: str) -> dict[str, Any]:
     """sidekiq_worker's variables as a play on the farm's worker hosts sees them (plain values)."""
-    merged: dict[str, Any] = {}
-    defaults = project.root / _WORKER_ROLE_DEFAULTS
-    if defaults.is_file():
-        try:
-            merged.update(yaml.safe_load(defaults.read_text(encoding="utf-8")) or {})
-        except yaml.YAMLError as exc:
-            raise FarmError(f"{defaults} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    merged = project.role_defaults("sidekiq_worker")
     for group in ("all", f"farm_{farm}", "role_worker"):
         merged.update(project.group_vars(group))
     return merged

@@ -92,6 +92,12 @@ class Project:
                     merged.update(data)
         return merged
 
+    def role_defaults(self, role: str) -> dict[str, Any]:
+        """A role's defaults (roles/<role>/defaults/main.yml); empty if it has none."""
+        path = self.root / "roles" / role / "defaults" / "main.yml"
+        data = _read_yaml(path) if path.is_file() else None
+        return data if isinstance(data, dict) else {}
+
     @cached_property
     def roles(self) -> tuple[str, ...]:
         """The host roles a `role` tag may name (group_vars/all: farmhand_roles)."""
