@@ -60,6 +60,9 @@ demo: deps ## Bring up the local demo farm, converge it and deploy the sample ap
 	@echo
 	farm info -f $(DEMO_FARM)
 	@echo
+	@echo "The last lines the farm's hosts sent to its Papertrail stand-in (TLS syslog on the lb-logs host):"
+	@podman exec farmhand-$(DEMO_FARM)-lb-logs-1 tail -n 5 /var/log/remote/papertrail.log
+	@echo
 	@echo "The local farm '$(DEMO_FARM)' is up, converged and runs the sample app (Web URL above)."
 	@echo "  Hosts:      farm ps -f $(DEMO_FARM)"
 	@echo "  Converge:   farm converge -f $(DEMO_FARM)"
@@ -83,14 +86,16 @@ lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint (the
 	ansible-lint --profile production
 	actionlint
 
-# The molecule scenarios and the whole-farm tests run side by side: both spend much of their time
-# waiting (SSH round trips, containers booting, jobs held on purpose), and their containers,
-# networks and names are their own.
-test: deps lint test-python ## Run every test
-	$(MAKE) --no-print-directory -j3 test-molecule test-farm-ci test-farm-backups
+# After the linters, four streams run side by side; their containers, networks and names are their
+# own. The farm `ci`'s tests are the longest stream (two converges, then jobs held on purpose), so
+# they keep the normal priority and the other three run niced (LOW): they take the CPU the ci stream
+# leaves while it waits on SSH, booting containers and held jobs, instead of slowing it down.
+LOW ?=
+test: deps lint ## Run every test
+	$(MAKE) --no-print-directory -j4 LOW='nice -n 10' test-farm-ci test-python test-molecule test-farm-backups
 
 test-python: deps ## CLI, inventory and unit tests against moto (four at a time: they mostly wait)
-	pytest -n 4 -m "not farm" tests
+	$(LOW) pytest -n 4 -m "not farm" tests
 
 # Scenarios run two at a time (their containers and networks have their own names); each one's
 # output goes to .farm/molecule/<scenario>.log and is printed in full if it fails.
@@ -98,7 +103,7 @@ test-molecule: image ## Every molecule scenario
 	@mkdir -p .farm/molecule
 	@printf '%s\n' $(MOLECULE_SCENARIOS) | xargs -P $(MOLECULE_JOBS) -I{} sh -c '\
 		start=$$(date +%s); \
-		if molecule test -s {} > .farm/molecule/{}.log 2>&1; then \
+		if $(LOW) molecule test -s {} > .farm/molecule/{}.log 2>&1; then \
 			echo "-----> molecule {}: passed in $$(( $$(date +%s) - start ))s ($$(grep -aEo "[0-9]+ passed" .farm/molecule/{}.log | tail -1))"; \
 		else \
 			echo "-----> molecule {}: FAILED, its log follows"; cat .farm/molecule/{}.log; exit 1; \
@@ -111,7 +116,7 @@ test-farm-ci: image ## The whole-farm tests on the farm `ci` (tests/test_local_f
 	pytest -m farm -rfEP --durations=40 tests --ignore=tests/test_backups_farm.py
 
 test-farm-backups: image ## The backup drill on the farm `bk`
-	pytest -m farm -rfEP --durations=20 tests/test_backups_farm.py
+	$(LOW) pytest -m farm -rfEP --durations=20 tests/test_backups_farm.py
 
 bench: deps ## Benchmarks (figures and ratios printed side by side)
 	python bench/inventory.py

@@ -42,6 +42,11 @@ pytestmark = pytest.mark.farm
 # Brought up by the session's `local_farm` fixture (tests/conftest.py); see tests/farmlib.py.
 HOSTS = ["ci-db-follower-1", "ci-db-worker-cron-1", "ci-lb-logs-1", "ci-web-1", "ci-web-2"]
 NO_CHANGES = dict.fromkeys(HOSTS, 0)
+# Traffic during deploys, restarts and cutovers is paced (each wrk connection waits this long
+# between requests; the writer waits WRITE_PACE_S): about 80 reads and 30 writes a second, enough
+# that every switch happens with requests in flight, without flooding two shared cores.
+LOAD_PACE_MS = 100
+WRITE_PACE_S = 0.03
 
 
 def test_up_creates_the_shape_and_registers_it_in_moto(local_farm):
@@ -245,7 +250,7 @@ def test_first_deploy_serves_the_app_through_the_load_balancer(local_farm, app_r
 
 
 def test_deploy_under_load_migrates_once_and_drops_no_request(local_farm, app_repo):
-    with Load(f"{app_url()}/books") as load:
+    with Load(f"{app_url()}/books", pace_ms=LOAD_PACE_MS) as load:
         deployed = farm("deploy", "-f", FARM, "--repo", app_repo["path"], "--ref", "main")
     result = load.result
     assert "Released v2" in deployed.stdout
@@ -355,7 +360,7 @@ def app_env_value(key: str) -> str | None:
 
 def test_config_set_reaches_every_app_host_as_one_release(local_farm):
     masters = unicorn_masters()
-    with Load(f"{app_url()}/books") as load:
+    with Load(f"{app_url()}/books", pace_ms=LOAD_PACE_MS) as load:
         done = farm("config:set", "-f", FARM, *(f"{k}={v}" for k, v in CONFIG.items()))
     assert "Released v6 to ci: Set FARMHAND_ENV_CHECK_KEYS, GREETING, TRICKY config vars" in done.stdout
     assert "hello from ssm" not in done.stdout + done.stderr
@@ -403,7 +408,7 @@ def test_rollback_restores_the_config_of_the_release_it_returns_to(local_farm, a
 
 def test_restart_under_load_drops_no_request(local_farm):
     before = unicorn_masters()
-    with Load(f"{app_url()}/books") as load:
+    with Load(f"{app_url()}/books", pace_ms=LOAD_PACE_MS) as load:
         restarted = farm("restart", "-f", FARM)
     assert "Restarted ci-web-1, ci-web-2" in restarted.stdout
     assert load.result.requests > 100
@@ -433,7 +438,8 @@ def test_maintenance_mode_on_and_off(local_farm):
 
 class Writer:
     """Creates books through the load balancer until stopped: what the app committed, and how long
-    each request took (a cutover shows as one slow request, never as an error)."""
+    each request took (a cutover shows as one slow request, never as an error). One request at a
+    time, WRITE_PACE_S apart: a steady stream, not a flood that would starve the shared machine."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -458,6 +464,7 @@ class Writer:
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 self.errors.append(repr(exc)[:200])
             self.latencies.append(time.monotonic() - started)
+            self._stop.wait(WRITE_PACE_S)
 
     def __enter__(self) -> Writer:
         self._thread.start()

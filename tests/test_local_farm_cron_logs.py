@@ -64,8 +64,27 @@ def test_cron_run_streams_the_job_and_records_the_run(deployed_app):
     assert last["duration"] > 0
     logs = farm("cron:logs", "-f", FARM, "count-books")
     assert "books in production" in logs.stdout
+    by_number = farm("cron:logs", "-f", FARM, "count-books", str(last["number"]))
+    assert (
+        "books in production" in by_number.stdout
+        and f"Run:       {last['number']} (manual)" in by_number.stdout
+    )
     text = farm("cron:history", "-f", FARM).stdout
     assert "count-books" in text and "succeeded" in text
+
+
+def test_scheduled_runs_ran_once_per_slot_across_the_farms_deploys(deployed_app):
+    """By now (after the core module) the farm has been deployed, rolled back, re-configured and
+    restarted many times while count-books' timer kept its 10-minute slots: every slot ran at most
+    once, on the active cron host, and every run since the first deploy ran a release's code."""
+    history = json.loads(farm("cron:history", "-f", FARM, "count-books", "-n", "500", "--json").stdout)
+    scheduled = sorted((r for r in history if r["trigger"] == "schedule"), key=lambda r: r["number"])
+    first = next((i for i, r in enumerate(scheduled) if r["release"]), None)
+    assert first is not None, history  # the farm lived through slots after its first deploy
+    slots = [r["start"][:15] for r in scheduled]  # 2026-11-24T06:1 is the slot 06:10 to 06:19
+    assert len(set(slots)) == len(slots), slots
+    assert {r["host"] for r in scheduled} == {first_with_role("cron")}
+    assert all(r["release"] for r in scheduled[first:]), scheduled
 
 
 def test_a_failing_job_exits_with_its_status_and_mails_its_recipients(deployed_app):

@@ -1,9 +1,9 @@
 """`farm cron`, `cron:history`, `cron:logs`, `cron:run`: the farm's scheduled jobs, Heroku Scheduler's way.
 
 Each command runs the cron_scheduler role's runner (`farmhand-cron`) on the farm's active cron
-host (the first host tagged cron, as site.yml makes it) over SSH, as `farm psql` reaches the
-database: same user, key and options as Ansible. A job name is checked against the farm's
-`cron_scheduler_jobs` in group_vars before any host is asked.
+host (farmhand_cron_active_host, else the first host tagged cron, as site.yml makes it) over SSH,
+as `farm psql` reaches the database: same user, key and options as Ansible. A job name is
+checked against the farm's `cron_scheduler_jobs` in group_vars before any host is asked.
 """
 
 from __future__ import annotations
@@ -45,11 +45,21 @@ def _jobs(target: Target) -> Any:
 
 
 def cron_host(target: Target) -> Host:
-    """The active cron host: the first of the farm's hosts tagged cron (by name)."""
+    """The active cron host, as site.yml makes it: the one farmhand_cron_active_host names (set it
+    in group_vars to fail over to a standby), else the first of the farm's hosts tagged cron."""
     hosts = sorted(target.hosts_with_role("cron"), key=lambda h: h.name)
     if not hosts:
         raise FarmError(f"farm {target.farm!r} has no cron host (no host tagged cron)")
-    return hosts[0]
+    active = _setting(target, "farmhand_cron_active_host")
+    if not isinstance(active, str) or not active or "{{" in active:
+        return hosts[0]  # the default template picks the first cron host by name, as here
+    for host in hosts:
+        if host.name == active:
+            return host
+    names = ", ".join(h.name for h in hosts)
+    raise FarmError(
+        f"farmhand_cron_active_host {active!r} is not a cron host of farm {target.farm!r}: {names}"
+    )
 
 
 def check_job(target: Target, job: str) -> None:

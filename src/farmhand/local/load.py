@@ -2,15 +2,23 @@
 
 The load only ever targets the loopback address where `farm local up` publishes the load
 balancer, runs for at most `max_seconds`, and stops by itself.
+
+By default every connection sends its next request as soon as the last one is answered (what a
+benchmark wants). With `pace_ms`, each connection waits that long between requests (wrk's Lua
+`delay()`): a steady stream, as real traffic is, that proves nothing is dropped without spending
+the machine's CPU on the flood (the whole-farm tests share two cores with everything else).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 from farmhand.errors import FarmError
@@ -19,6 +27,12 @@ from farmhand.local.podman import require
 _REQUESTS = re.compile(r"(\d+) requests in ([\d.]+)(\w+)")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
 _SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+# wrk's script for a paced load: each thread reads the pause from the arguments after `--`.
+PACED_SCRIPT = """\
+local pause = 0
+function init(args) pause = tonumber(args[1]) end
+function delay() return pause end
+"""
 
 
 @dataclass(frozen=True)
@@ -37,11 +51,22 @@ class LoadResult:
 class Load:
     """`with Load(url) as load: ...; result = load.result`: wrk runs for as long as the block does."""
 
-    def __init__(self, url: str, connections: int = 8, threads: int = 2, max_seconds: int = 600) -> None:
+    def __init__(
+        self,
+        url: str,
+        connections: int = 8,
+        threads: int = 2,
+        max_seconds: int = 600,
+        pace_ms: int | None = None,
+    ) -> None:
         host = urlparse(url).hostname or ""
         if not host.startswith("127.") and host != "localhost":
             raise FarmError(f"load is only sent to the loopback address, not {host!r}")
+        if pace_ms is not None and pace_ms <= 0:
+            raise FarmError(f"pace_ms must be a positive number of milliseconds, not {pace_ms}")
         self.url = url
+        self.pace_ms = pace_ms
+        self._script: Path | None = None
         self.cmd = [
             require("wrk", "run `make deps` to install it"),
             f"-t{threads}",
@@ -56,6 +81,12 @@ class Load:
         self.result: LoadResult | None = None
 
     def __enter__(self) -> Load:
+        if self.pace_ms is not None:
+            fd, name = tempfile.mkstemp(prefix="farmhand-load-", suffix=".lua")
+            os.close(fd)
+            self._script = Path(name)
+            self._script.write_text(PACED_SCRIPT)
+            self.cmd = [*self.cmd, "--script", name, "--", str(self.pace_ms)]
         self.started = time.monotonic()
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(1)  # let it reach full load before the block acts
@@ -66,6 +97,8 @@ class Load:
         time.sleep(1)
         self.proc.send_signal(signal.SIGINT)  # wrk stops and prints its summary
         output, _ = self.proc.communicate(timeout=60)
+        if self._script is not None:
+            self._script.unlink(missing_ok=True)
         self.result = parse(output, time.monotonic() - self.started)
 
 
