@@ -172,6 +172,7 @@ def test_bad_restores_are_refused_and_change_nothing(drill):
 def test_point_in_time_restore_on_a_fresh_host_holds_the_rows_of_that_time(drill):
     proc = farm("pg:backups:restore", "-f", FARM, "--to-time", drill["noted"])
     assert f"holds bk's database as of the state at {drill['noted']}: consistent and reachable" in proc.stdout
+    assert "1 tables and 1 indexes checked by pg_amcheck, no corruption found" in proc.stdout
     restored = sql(SPARE, CHECKSUM)
     assert restored == drill["at_noted"]
     assert restored.startswith("1000:")
