@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import jinja2
 import pytest
 
 from farmhand.backups import (
@@ -262,3 +263,32 @@ def test_the_tls_front_moves_with_moto(tmp_path, upstream):
         assert f"127.0.0.1:{upstream + 1};" in front.conf_file.read_text()
     finally:
         front.stop()
+
+
+def test_the_example_db_policy_covers_the_farms_backup_repository():
+    """examples/iam/db-instance-profile.json names the bucket and prefix group_vars give a farm's
+    repository, and pgBackRest's S3 calls (list, get, put, delete): nothing else runs on db hosts."""
+    text = (ROOT / "examples/iam/db-instance-profile.json").read_text()
+    policy = json.loads(text.replace("APP", "bookshelf").replace("FARM", "ci"))
+    settings = Project(ROOT).group_vars("all")
+    render = {  # rendered with Ansible's templating, as a converge would
+        name: jinja2.Template(settings[name]).render(farmhand_app_name="bookshelf", farmhand_farm="ci")
+        for name in ("farmhand_backup_bucket", "farmhand_backup_path")
+    }
+    bucket, prefix = render["farmhand_backup_bucket"], render["farmhand_backup_path"].strip("/")
+    assert (bucket, prefix) == ("bookshelf-backups-ci", "ci")
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert all(s["Effect"] == "Allow" for s in statements.values())
+    assert {s["Resource"] for s in statements.values()} == {
+        f"arn:aws:s3:::{bucket}",
+        f"arn:aws:s3:::{bucket}/{prefix}/*",
+    }
+    actions = set()
+    for statement in statements.values():
+        action = statement["Action"]
+        actions |= {action} if isinstance(action, str) else set(action)
+    assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+    listing = statements["BackupBucketRepository"]["Condition"]["StringLike"]["s3:prefix"]
+    assert listing == [f"{prefix}/*"]
+    defaults = (ROOT / "roles/pgbackrest/defaults/main.yml").read_text()
+    assert "pgbackrest_s3_key_type: auto" in defaults  # the instance profile's credentials on EC2
