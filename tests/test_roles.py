@@ -10,6 +10,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -150,6 +152,7 @@ def test_maintenance_entry_point_turns_the_flag_on_and_off_and_check_mode_change
             "haproxy_lb_server_wait",
         ),
         ("rails_unicorn", "restart", "rails_unicorn_listen_port: http", "rails_unicorn_listen_port"),
+        ("cron_scheduler", "hold", "cron_scheduler_hold_state: paused", "cron_scheduler_hold_state"),
     ],
 )
 def test_entry_points_refuse_bad_variables_before_any_task(tmp_path, role, entry, variables, message):
@@ -414,3 +417,44 @@ def test_log_roles_refuse_bad_variables_before_changing_anything(tmp_path, role,
     assert message in proc.stdout
     assert "changed=0" in proc.stdout
     assert "Install rsyslog" not in proc.stdout
+
+
+def _cron_runner():
+    """The cron_scheduler role's runner (files/farmhand-cron.py, a script without .py's name)."""
+    import importlib.machinery
+    import importlib.util
+
+    path = ROOT / "roles/cron_scheduler/files/farmhand-cron.py"
+    loader = importlib.machinery.SourceFileLoader("farmhand_cron_runner", str(path))
+    spec = importlib.util.spec_from_loader("farmhand_cron_runner", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def test_a_run_waits_while_a_deploy_holds_the_jobs_and_ignores_a_stale_hold(tmp_path, capsys):
+    """farmhand-cron's wait: no hold, no wait; a fresh hold, wait until the deploy lets go; a hold
+    older than hold_max (a deploy failed before letting go), no wait."""
+    runner = _cron_runner()
+    hold = tmp_path / "deploy.hold"
+    config = {"hold_file": str(hold), "hold_max": 300}
+    runner.wait_for_deploy(config)
+    assert capsys.readouterr().err == ""
+
+    hold.write_text("held by a deploy\n")
+    releases = threading.Timer(2.0, hold.unlink)
+    releases.start()
+    started = time.monotonic()
+    runner.wait_for_deploy(config)
+    waited = time.monotonic() - started
+    releases.join()
+    assert waited >= 1.5, waited
+    assert "a deploy is switching releases; waiting" in capsys.readouterr().err
+
+    hold.write_text("held by a deploy that failed\n")
+    stale = time.time() - 600
+    os.utime(hold, (stale, stale))
+    started = time.monotonic()
+    runner.wait_for_deploy(config)
+    assert time.monotonic() - started < 1
+    assert "ignoring a deploy's hold of 600 s" in capsys.readouterr().err

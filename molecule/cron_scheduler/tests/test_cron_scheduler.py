@@ -142,6 +142,41 @@ def test_a_job_that_allows_overlaps_runs_side_by_side(active):
     assert second["start"] < first["end"]
 
 
+def test_a_run_waits_while_a_deploy_holds_the_jobs(active):
+    """deploy.yml holds the jobs (the role's `hold` entry point writes this file) from writing the
+    env file until current points at the new release: a run starting meanwhile waits, then runs."""
+    hold = "/run/farmhand-cron/deploy.hold"
+    last = max((r["number"] for r in runner_json(active, "history", "quick")), default=0)
+    assert active.run(f"install -m 0644 /dev/null {hold}").rc == 0
+    try:
+        started = active.run(f"systemd-run --quiet --collect --unit=molecule-held {RUNNER} run quick")
+        assert started.rc == 0, started.stderr
+        waiting = "journalctl -q -u molecule-held --no-pager | grep -c 'a deploy is switching releases'"
+        wait_for(
+            "the run to wait for the deploy", lambda: active.run(waiting).stdout.strip() not in ("", "0"), 60
+        )
+        held = [
+            r
+            for r in runner_json(active, "history", "quick")
+            if r["number"] > last and r["trigger"] == "manual"
+        ]
+        assert held == []  # not started: no record, no release read yet
+        assert active.run("systemctl is-active molecule-held").stdout.strip() == "active"
+    finally:
+        assert active.run(f"rm -f {hold}").rc == 0
+
+    def ran():
+        runs = [
+            r
+            for r in runner_json(active, "history", "quick")
+            if r["number"] > last and r["trigger"] == "manual"
+        ]
+        return runs if runs and runs[0]["status"] != "running" else None
+
+    runs = wait_for("the held run to run once the deploy let go", ran, 60)
+    assert [(r["status"], r["release"]) for r in runs] == [("succeeded", RELEASE)]
+
+
 def test_an_unknown_job_is_refused(active):
     result = active.run(f"{RUNNER} run nope")
     assert result.rc == 2

@@ -12,7 +12,9 @@ Every run is recorded in <runs_dir>/<job>/<n>.json (start, end, duration, exit s
 release) beside its own log, <n>.log; old runs are pruned by count and age. A job that does not
 allow overlaps holds an flock for the whole run: a second run is refused (exit 75). A run that
 outlives its timeout has its process group killed (TERM, then KILL) and is recorded as timed out
-(exit 124). A failed or timed-out run is mailed through the configured SMTP relay.
+(exit 124). A failed or timed-out run is mailed through the configured SMTP relay. While a deploy
+holds the jobs (its hold file exists), a run waits before it starts: it gets the new release's
+code with the new release's config, never one without the other.
 
 Python 3 standard library only. The configuration is the JSON file the role writes.
 """
@@ -33,6 +35,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -242,6 +245,26 @@ def kill_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+def wait_for_deploy(config: dict) -> None:
+    """Wait while a deploy holds the jobs (between writing the env file and switching current). A
+    hold older than hold_max is ignored: a deploy that failed in between left it behind."""
+    if not config.get("hold_file"):
+        return
+    hold, told = Path(config["hold_file"]), False
+    while True:
+        try:
+            age = time.time() - hold.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if age > config["hold_max"]:
+            print(f"farmhand-cron: ignoring a deploy's hold of {int(age)} s ({hold})", file=sys.stderr)
+            return
+        if not told:
+            print("farmhand-cron: a deploy is switching releases; waiting", file=sys.stderr, flush=True)
+            told = True
+        time.sleep(1)
+
+
 def execute(config: dict, job: dict, trigger: str) -> int:
     name = job["name"]
     directory = job_dir(config, name)
@@ -267,6 +290,7 @@ def execute(config: dict, job: dict, trigger: str) -> int:
             )  # fmt: skip
             return EX_LOCKED
 
+    wait_for_deploy(config)
     number = next_number(directory)
     release, release_dir = current_release(config)
     start = utcnow()
