@@ -220,3 +220,21 @@ def test_restoring_in_place_to_the_noted_time_rolls_the_primary_back_and_backups
     latest = backups()[-1]
     assert latest["type"] == "incr" and latest["wal_start"].startswith("00000002")
     assert sql(PRIMARY, "select failed_count from pg_stat_archiver") == "0"
+
+
+def test_retention_keeps_the_farms_count_of_full_backups_and_expires_the_rest(drill):
+    """group_vars keep 2 full backups (farmhand_backup_retention_full): a third full one expires
+    the oldest, with the differential and incremental backups that depended on it."""
+    conf = run("podman", "exec", PRIMARY, "cat", "/etc/pgbackrest/pgbackrest.conf").stdout
+    assert "repo1-retention-full=2" in conf and "repo1-retention-diff=7" in conf
+    oldest = backups()[0]
+    assert oldest["type"] == "full"
+    dependents = [b["label"] for b in backups() if b["label"] != oldest["label"]]
+    for _ in range(2):
+        farm("pg:backups:capture", "-f", FARM, "--type", "full")
+    left = backups()
+    assert [b["type"] for b in left] == ["full", "full"], left
+    assert not {oldest["label"], *dependents} & {b["label"] for b in left}
+    # What is left restores: the latest full backup and WAL hold the primary's rows.
+    farm("pg:backups:restore", "-f", FARM)
+    assert sql(SPARE, CHECKSUM) == sql(PRIMARY, CHECKSUM)
