@@ -7,13 +7,18 @@ The jobs are group_vars/farm_ci/cron.yml's. Runs on the session's local farm (te
 
 from __future__ import annotations
 
+import contextlib
 import email
 import json
+import queue
+import signal
+import subprocess
+import threading
 import time
 import uuid
 
 import pytest
-from farmlib import FARM, app_url, farm, first_with_role, get, hosts_with_role, on_host
+from farmlib import FARM, FARM_BIN, ROOT, app_url, farm, first_with_role, get, hosts_with_role, on_host
 
 pytestmark = pytest.mark.farm
 
@@ -157,3 +162,36 @@ def test_farm_logs_merges_the_hosts_journals_with_host_and_program(deployed_app)
     assert {line.split()[1] for line in only_web} == set(web)
     bad = farm("logs", "-f", FARM, "-r", "nosuchrole", ok=False)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_farm_logs_tail_prints_new_lines_as_they_come(deployed_app):
+    """`farm logs --tail`, like `heroku logs --tail`: the backlog, then each new line of the hosts'
+    journals as it is written, until interrupted."""
+    marker = f"farmhand-tail-{uuid.uuid4().hex[:12]}"
+    web = hosts_with_role("web")
+    tail = subprocess.Popen(
+        [FARM_BIN, "logs", "-f", FARM, "-r", "web", "-n", "1", "--tail"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in tail.stdout], daemon=True).start()
+    try:
+        seen: set[str] = set()
+        deadline = time.monotonic() + 120
+        while len(seen) < len(web) and time.monotonic() < deadline:
+            for host in web:  # again until it shows: the follow starts after the backlog is read
+                on_host(host, "logger", "-t", "probe", f"{marker} on {host}")
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    line = lines.get(timeout=3)
+                    if marker in line:
+                        seen.add(line.split()[1])
+        assert seen == set(web), seen
+        assert tail.poll() is None  # still following
+    finally:
+        tail.send_signal(signal.SIGINT)
+        tail.wait(timeout=30)
+    assert tail.returncode == 0, tail.stderr.read()  # Ctrl-C ends a tail, as heroku logs --tail
