@@ -58,8 +58,10 @@ def moto_endpoint() -> Iterator[str]:
 
 
 def reset_moto(endpoint: str) -> None:
+    # A hang guard, not a speed limit: `make test` runs these tests niced beside the whole-farm
+    # tests, and moto's thread may wait its turn for the CPU (a reset once took over 10 s).
     request = urllib.request.Request(f"{endpoint}/moto-api/reset", data=b"", method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=120) as response:
         assert response.status == 200
 
 

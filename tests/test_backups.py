@@ -224,7 +224,7 @@ def test_the_tls_front_is_nginx_passing_requests_to_moto_with_their_host_and_bod
 
         context = ssl.create_default_context(cafile=str(front.ca_file))
         body = os.urandom(5 * 1024 * 1024)  # bigger than any nginx buffer: streamed through
-        conn = http.client.HTTPSConnection(host, int(port), context=context, timeout=30)
+        conn = http.client.HTTPSConnection(host, int(port), context=context, timeout=120)
         conn.request("PUT", "/bk-backups/bk/archive/file?partNumber=1", body=body)
         answer = json.loads(conn.getresponse().read())
         conn.close()
@@ -241,7 +241,7 @@ def test_the_tls_front_is_nginx_passing_requests_to_moto_with_their_host_and_bod
         ensure_certificate(other.dir, "127.0.0.1")
         stranger = ssl.create_default_context(cafile=str(other.ca_file))
         with (
-            socket.create_connection((host, int(port)), timeout=10) as sock,
+            socket.create_connection((host, int(port)), timeout=120) as sock,
             pytest.raises(ssl.SSLCertVerificationError),
         ):
             stranger.wrap_socket(sock, server_hostname=host)
