@@ -195,6 +195,26 @@ def test_old_runs_are_pruned_by_count(active):
     assert active.file(f"/var/log/farmhand-cron/quick/{oldest_kept}.log").exists
 
 
+def test_runs_older_than_keep_days_are_pruned(active):
+    """cron_scheduler_keep_days (30): a run that started 40 days ago goes at the next run of its job,
+    however few runs the job has."""
+    runs = runner_json(active, "history", "parallel")
+    assert 1 < len(runs) < 5, runs  # fewer than keep_runs: only age prunes here
+    old = runs[-1]["number"]
+    path = f"/var/log/farmhand-cron/parallel/{old}.json"
+    aged = (
+        "import json, sys, datetime as dt; p = sys.argv[1]; r = json.load(open(p)); "
+        "when = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=40); "
+        "r['start'] = when.isoformat(timespec='seconds'); json.dump(r, open(p, 'w'))"
+    )
+    assert active.run(f'python3 -c "{aged}" {path}').rc == 0
+    assert active.run(f"{RUNNER} run parallel").rc == 0
+    numbers = [r["number"] for r in runner_json(active, "history", "parallel")]
+    assert old not in numbers and len(numbers) == len(runs)  # the aged one went, the new one came
+    assert not active.file(path).exists
+    assert not active.file(f"/var/log/farmhand-cron/parallel/{old}.log").exists
+
+
 def test_history_and_logs_are_readable_by_root_only(active):
     runs_dir = active.file("/var/log/farmhand-cron")
     assert (runs_dir.user, runs_dir.mode) == ("root", 0o750)
