@@ -145,6 +145,13 @@ def test_the_apps_log_files_arrive_under_their_program_names(deployed_app):
     lines = eventually(lambda: [ln for ln in received().splitlines() if marker in ln])
     assert lines, f"no line with {marker} arrived"
     assert any(ln.split()[0] in hosts_with_role("web") and ln.split()[1] == "rails:" for ln in lines), lines
+    # The other processes' lines come through the journal under their own names: Sidekiq's on the
+    # worker host (it logs each start, and every deploy started new processes), the scheduled
+    # runs' output on the cron host.
+    programs = {tuple(ln.split()[:2]) for ln in received().splitlines() if len(ln.split()) > 2}
+    worker, cron = first_with_role("worker"), first_with_role("cron")
+    assert (worker, "sidekiq-bookshelf-default:") in programs, sorted(p for p in programs if p[0] == worker)
+    assert (cron, "cron-count-books:") in programs, sorted(p for p in programs if p[0] == cron)
 
 
 def test_farm_logs_merges_the_hosts_journals_with_host_and_program(deployed_app):
