@@ -318,15 +318,20 @@ def test_sidekiq_worker_entry_points_refuse_bad_variables(tmp_path, entry, varia
     assert message in proc.stdout
 
 
-def _cron_filters():
-    """The cron_scheduler role's schedule conversion (roles/cron_scheduler/filter_plugins/)."""
+def _load(name: str, path: Path):
+    """A Python file of a role (a filter plugin, a script it installs) as a module."""
+    import importlib.machinery
     import importlib.util
 
-    path = ROOT / "roles" / "cron_scheduler" / "filter_plugins" / "cron_scheduler.py"
-    spec = importlib.util.spec_from_file_location("cron_scheduler_filters", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    loader = importlib.machinery.SourceFileLoader(name, str(path))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
+    loader.exec_module(module)
     return module
+
+
+def _cron_filters():
+    """The cron_scheduler role's schedule conversion (roles/cron_scheduler/filter_plugins/)."""
+    return _load("cron_scheduler_filters", ROOT / "roles/cron_scheduler/filter_plugins/cron_scheduler.py")
 
 
 @pytest.mark.parametrize(
@@ -420,16 +425,8 @@ def test_log_roles_refuse_bad_variables_before_changing_anything(tmp_path, role,
 
 
 def _cron_runner():
-    """The cron_scheduler role's runner (files/farmhand-cron.py, a script without .py's name)."""
-    import importlib.machinery
-    import importlib.util
-
-    path = ROOT / "roles/cron_scheduler/files/farmhand-cron.py"
-    loader = importlib.machinery.SourceFileLoader("farmhand_cron_runner", str(path))
-    spec = importlib.util.spec_from_loader("farmhand_cron_runner", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
+    """The cron_scheduler role's runner (files/farmhand-cron.py)."""
+    return _load("farmhand_cron_runner", ROOT / "roles/cron_scheduler/files/farmhand-cron.py")
 
 
 def test_a_run_waits_while_a_deploy_holds_the_jobs_and_ignores_a_stale_hold(tmp_path, capsys):

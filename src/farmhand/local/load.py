@@ -11,11 +11,9 @@ the machine's CPU on the flood (the whole-farm tests share two cores with everyt
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +26,7 @@ _REQUESTS = re.compile(r"(\d+) requests in ([\d.]+)(\w+)")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
 _SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 # wrk's script for a paced load: each thread reads the pause from the arguments after `--`.
-PACED_SCRIPT = """\
-local pause = 0
-function init(args) pause = tonumber(args[1]) end
-function delay() return pause end
-"""
+PACED_SCRIPT = Path(__file__).with_name("paced.lua")
 
 
 @dataclass(frozen=True)
@@ -65,8 +59,6 @@ class Load:
         if pace_ms is not None and pace_ms <= 0:
             raise FarmError(f"pace_ms must be a positive number of milliseconds, not {pace_ms}")
         self.url = url
-        self.pace_ms = pace_ms
-        self._script: Path | None = None
         self.cmd = [
             require("wrk", "run `make deps` to install it"),
             f"-t{threads}",
@@ -75,18 +67,13 @@ class Load:
             "--timeout",
             "10s",
             url,
+            *(["--script", str(PACED_SCRIPT), "--", str(pace_ms)] if pace_ms is not None else []),
         ]
         self.proc: subprocess.Popen[str] | None = None
         self.started = 0.0
         self.result: LoadResult | None = None
 
     def __enter__(self) -> Load:
-        if self.pace_ms is not None:
-            fd, name = tempfile.mkstemp(prefix="farmhand-load-", suffix=".lua")
-            os.close(fd)
-            self._script = Path(name)
-            self._script.write_text(PACED_SCRIPT)
-            self.cmd = [*self.cmd, "--script", name, "--", str(self.pace_ms)]
         self.started = time.monotonic()
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(1)  # let it reach full load before the block acts
@@ -97,8 +84,6 @@ class Load:
         time.sleep(1)
         self.proc.send_signal(signal.SIGINT)  # wrk stops and prints its summary
         output, _ = self.proc.communicate(timeout=60)
-        if self._script is not None:
-            self._script.unlink(missing_ok=True)
         self.result = parse(output, time.monotonic() - self.started)
 
 
