@@ -88,16 +88,11 @@ lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint (the
 
 # After the linters, four streams run side by side; their containers, networks and names are their
 # own. The farm `ci`'s tests are the longest stream (two converges, then jobs held on purpose), so
-# they keep the normal priority and the other three run low: niced processes (LOW) and containers
-# of a low CPU weight (LOW_CPU_SHARES, cgroup cpu.shares against the ci farm's 1024). They take the
-# CPU the ci stream leaves while it waits on SSH, booting containers and held jobs, instead of
-# slowing it down.
+# they keep the normal priority and the other three run niced (LOW): they take the CPU the ci stream
+# leaves while it waits on SSH, booting containers and held jobs, instead of slowing it down.
 LOW ?=
-LOW_CPU_SHARES ?=
-LOW_ENV = $(if $(LOW_CPU_SHARES),FARMHAND_LOCAL_CPU_SHARES=$(LOW_CPU_SHARES))
 test: deps lint ## Run every test
-	$(MAKE) --no-print-directory -j4 LOW='nice -n 10' LOW_CPU_SHARES=256 \
-		test-farm-ci test-python test-molecule test-farm-backups
+	$(MAKE) --no-print-directory -j4 LOW='nice -n 10' test-farm-ci test-python test-molecule test-farm-backups
 
 test-python: deps ## CLI, inventory and unit tests against moto (four at a time: they mostly wait)
 	$(LOW) pytest -n 4 -m "not farm" tests
@@ -108,7 +103,7 @@ test-molecule: image ## Every molecule scenario
 	@mkdir -p .farm/molecule
 	@printf '%s\n' $(MOLECULE_SCENARIOS) | xargs -P $(MOLECULE_JOBS) -I{} sh -c '\
 		start=$$(date +%s); \
-		if $(LOW_ENV) $(LOW) molecule test -s {} > .farm/molecule/{}.log 2>&1; then \
+		if $(LOW) molecule test -s {} > .farm/molecule/{}.log 2>&1; then \
 			echo "-----> molecule {}: passed in $$(( $$(date +%s) - start ))s ($$(grep -aEo "[0-9]+ passed" .farm/molecule/{}.log | tail -1))"; \
 		else \
 			echo "-----> molecule {}: FAILED, its log follows"; cat .farm/molecule/{}.log; exit 1; \
@@ -121,7 +116,7 @@ test-farm-ci: image ## The whole-farm tests on the farm `ci` (tests/test_local_f
 	pytest -m farm -rfEP --durations=40 tests --ignore=tests/test_backups_farm.py
 
 test-farm-backups: image ## The backup drill on the farm `bk`
-	$(LOW_ENV) $(LOW) pytest -m farm -rfEP --durations=20 tests/test_backups_farm.py
+	$(LOW) pytest -m farm -rfEP --durations=20 tests/test_backups_farm.py
 
 bench: deps ## Benchmarks (figures and ratios printed side by side)
 	python bench/inventory.py

@@ -337,14 +337,6 @@ BAD_INPUT: dict[str, Bad] = {
     ),
     "shape-no-hosts": Bad((*SHAPE, "--shape", "web=0"), "the farm's shape has no hosts"),
     "local-up-invalid-farm": Bad(("local", "up", "-f", "Demo", "--shape", "web=1"), f"{INVALID} 'Demo'"),
-    "local-up-cpu-shares-not-a-number": Bad(
-        (*SHAPE, "--shape", "web=1"),
-        "FARMHAND_LOCAL_CPU_SHARES must be a whole number from 2 to 262144, not 'lots'",
-        env={"FARMHAND_LOCAL_CPU_SHARES": "lots"},
-    ),
-    "local-up-cpu-shares-out-of-range": Bad(
-        (*SHAPE, "--shape", "web=1"), "from 2 to 262144, not '1'", env={"FARMHAND_LOCAL_CPU_SHARES": "1"}
-    ),
     "local-down-invalid-farm": Bad(("local", "down", "-f", "demo;ls"), INVALID),
     "local-env-no-such-farm": Bad(("local", "env", "-f", "nosuchfarm"), "no local farm 'nosuchfarm'"),
     # deploys, releases, rollbacks (checked before a release is recorded or a host is contacted)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 
 import pytest
 
 from farmhand.errors import FarmError
-from farmhand.local.farm import cpu_shares_args
 from farmhand.local.hostfix import patch_containers_conf, ulimits_line
 from farmhand.local.moto import MotoServer
 from farmhand.local.shape import MAX_HOSTS, PlannedHost, parse_args, plan
@@ -161,28 +159,6 @@ def test_patch_with_a_new_line_replaces_the_old_one():
     once = patch_containers_conf("", LINE)
     other = 'default_ulimits = ["nofile=4096:4096", "nproc=32768:32768"]'
     assert patch_containers_conf(once, other) == f"[containers]\n{other}\n"
-
-
-SHARES = "FARMHAND_LOCAL_CPU_SHARES"
-
-
-@pytest.mark.parametrize("environ", [{}, {SHARES: ""}, {SHARES: " "}])
-def test_containers_keep_podmans_cpu_weight_unless_one_is_given(environ):
-    assert cpu_shares_args(environ) == []
-
-
-@pytest.mark.parametrize(
-    ("value", "shares"), [("256", "256"), ("2", "2"), ("262144", "262144"), ("0128", "128")]
-)
-def test_a_cpu_weight_becomes_podmans_cpu_shares_option(value, shares):
-    assert cpu_shares_args({SHARES: value}) == ["--cpu-shares", shares]
-
-
-@pytest.mark.parametrize("value", ["lots", "1", "0", "-5", "2.5", "262145", "1e3"])
-def test_a_bad_cpu_weight_is_refused_in_one_line(value):
-    message = f"{SHARES} must be a whole number from 2 to 262144, not '{value}'"
-    with pytest.raises(FarmError, match=f"^{re.escape(message)}$"):
-        cpu_shares_args({SHARES: value})
 
 
 def test_ulimits_line_is_a_toml_array_of_nofile_and_nproc():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -30,10 +29,6 @@ LB_CONTAINER_PORT = 80
 LOCAL_TAG = "farmhand:local"
 # Variables the user's shell may carry that would send the local farm's calls to real AWS.
 REAL_AWS_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
-# The CPU weight of the containers `up` creates (cgroup cpu.shares; unset or empty: Podman's 1024).
-# `make test` gives the streams off its critical path a low weight (molecule.yml reads it too).
-CPU_SHARES_VAR = "FARMHAND_LOCAL_CPU_SHARES"
-CPU_SHARES_RANGE = (2, 262144)  # the kernel's bounds for cpu.shares
 
 Say = Callable[[str], None]
 
@@ -48,17 +43,6 @@ class LocalHost:
 
 def _quiet(_: str) -> None:
     return None
-
-
-def cpu_shares_args(environ: Mapping[str, str] = os.environ) -> list[str]:
-    """`podman run`'s CPU weight option from $FARMHAND_LOCAL_CPU_SHARES ([] when unset or empty)."""
-    value = environ.get(CPU_SHARES_VAR, "").strip()
-    if not value:
-        return []
-    low, high = CPU_SHARES_RANGE
-    if not value.isdigit() or not low <= int(value) <= high:
-        raise FarmError(f"{CPU_SHARES_VAR} must be a whole number from {low} to {high}, not {value!r}")
-    return ["--cpu-shares", str(int(value))]
 
 
 class LocalFarm:
@@ -153,7 +137,6 @@ class LocalFarm:
         counts = {r: n for r, n in (self.scaled() if scaled is None else scaled).items() if n > 0}
         # validate before changing anything
         planned = plan_scaled(self.farm, shape, counts, self.project.roles)
-        weight = cpu_shares_args()
         require("podman")
         hostfix.ensure_host_ready()
         image = ensure_image(self.project.state_dir / "image", echo=True)
@@ -165,7 +148,7 @@ class LocalFarm:
         say(f"AWS API (moto) at {endpoint}")
         self._ensure_key()
         subnet = self._ensure_network()
-        hosts = self._ensure_containers(planned, subnet, image, weight, say, keep_image=scaling)
+        hosts = self._ensure_containers(planned, subnet, image, say, keep_image=scaling)
         # After the containers: the gateway address is on this machine once the bridge is up.
         s3 = self.s3front.ensure(self._gateway(), int(endpoint.rsplit(":", 1)[1]))
         say(f"S3 over TLS for the farm's hosts at {s3} (moto, the farm's own CA)")
@@ -229,7 +212,6 @@ class LocalFarm:
         planned: list[PlannedHost],
         subnet: ipaddress.IPv4Network,
         image: str,
-        weight: list[str],
         say: Say,
         keep_image: bool = False,
     ) -> list[LocalHost]:
@@ -264,7 +246,7 @@ class LocalFarm:
                         "run", "--detach", "--name", container, "--hostname", host.name,
                         "--network", self.network, "--ip", ip, "--systemd", "always",
                         "--label", f"farmhand.farm={self.farm}", "--label", f"farmhand.host={host.name}",
-                        "--label", f"farmhand.roles={host.role_tag}", *weight, *self._publish(host), image,
+                        "--label", f"farmhand.roles={host.role_tag}", *self._publish(host), image,
                     )  # fmt: skip
                 except FarmError:
                     # A container podman created but could not start holds no address: remove it,
