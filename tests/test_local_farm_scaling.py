@@ -215,8 +215,11 @@ def test_scale_worker_1_2_1_loses_no_job_on_the_host_that_leaves(deployed_app):
     assert len(workers) == 2
     (added,) = set(workers) - set(first)
     assert "Deploying" in out
-    # Converged and deployed before it takes work: its Sidekiq runs the current release.
-    wait_for(lambda: by_host()[added].get("sidekiq_processes", 0) >= 1, 120, f"Sidekiq runs on {added}")
+    # Converged and deployed before it takes work: its Sidekiq runs the current release, every
+    # process the first host runs (the `books` one too, which may boot after the `default` one).
+    wanted = by_host()[first[0]]["sidekiq_processes"]
+    booted = f"{wanted} Sidekiq processes on {added}"
+    wait_for(lambda: by_host()[added].get("sidekiq_processes", 0) >= wanted, 180, booted)
     group = aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"farmhand-{FARM}-worker"])
     assert group["AutoScalingGroups"][0]["DesiredCapacity"] == 2
 
