@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import email
 import json
+import os
 import queue
 import signal
 import subprocess
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from farmlib import FARM, FARM_BIN, ROOT, app_url, farm, first_with_role, get, hosts_with_role, on_host
@@ -34,6 +36,26 @@ def eventually(check, timeout: float = 90.0, every: float = 2.0):
         if answer or time.monotonic() > deadline:
             return answer
         time.sleep(every)
+
+
+def process_group(pgid: int) -> str:
+    """Every process of group PGID (a command, its children, what they left behind), each thread of
+    each with its state and where it waits: what a command that did not end was still doing."""
+    rows = []
+    for proc in sorted(Path("/proc").glob("[0-9]*"), key=lambda p: int(p.name)):
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:
+                continue
+            args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            rows.append(f"pid {proc.name} ppid {fields[1]} {fields[0]}: {args}")
+            for task in sorted((proc / "task").iterdir(), key=lambda t: int(t.name)):
+                state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                wchan = (task / "wchan").read_text() or "-"
+                rows.append(f"    thread {task.name} {state} waiting in {wchan}")
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile
+    return "\n".join(rows) or "(none)"
 
 
 def received() -> str:
@@ -175,15 +197,21 @@ def test_farm_logs_tail_prints_new_lines_as_they_come(deployed_app):
     journals as it is written, until interrupted."""
     marker = f"farmhand-tail-{uuid.uuid4().hex[:12]}"
     web = hosts_with_role("web")
+    # A process group of its own, as a shell gives a job: what it leaves behind can be found (and
+    # listed if it does not end) by the group, even once reparented.
     tail = subprocess.Popen(
         [FARM_BIN, "logs", "-f", FARM, "-r", "web", "-n", "1", "--tail"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        process_group=0,
     )
     lines: queue.Queue[str] = queue.Queue()
+    errors: list[str] = []
     threading.Thread(target=lambda: [lines.put(line) for line in tail.stdout], daemon=True).start()
+    said = threading.Thread(target=lambda: errors.extend(tail.stderr), daemon=True)
+    said.start()
     try:
         seen: set[str] = set()
         deadline = time.monotonic() + 120
@@ -191,7 +219,7 @@ def test_farm_logs_tail_prints_new_lines_as_they_come(deployed_app):
             for host in web:  # again until it shows: the follow starts after the backlog is read
                 on_host(host, "logger", "-t", "probe", f"{marker} on {host}")
             with contextlib.suppress(queue.Empty):
-                while True:
+                while len(seen) < len(web) and time.monotonic() < deadline:  # busy journals too
                     line = lines.get(timeout=3)
                     if marker in line:
                         seen.add(line.split()[1])
@@ -199,5 +227,13 @@ def test_farm_logs_tail_prints_new_lines_as_they_come(deployed_app):
         assert tail.poll() is None  # still following
     finally:
         tail.send_signal(signal.SIGINT)
-        tail.wait(timeout=30)
-    assert tail.returncode == 0, tail.stderr.read()  # Ctrl-C ends a tail, as heroku logs --tail
+        try:
+            tail.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            still = process_group(tail.pid)
+            os.killpg(tail.pid, signal.SIGKILL)
+            tail.wait()
+            pytest.fail(f"farm logs --tail still ran 30 s after SIGINT; its processes then:\n{still}")
+    said.join(timeout=30)
+    assert tail.returncode == 0, "".join(errors)  # Ctrl-C ends a tail, as heroku logs --tail
+    assert process_group(tail.pid) == "(none)"  # and its ssh processes with it

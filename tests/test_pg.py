@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import FARM_BIN, REPO_ROOT
 
 from farmhand.errors import FarmError
 from farmhand.inventory import Host
 from farmhand.pg import DbHost, lsn_value, plan_promote
+from farmhand.pg_cli import psql_remote
 from farmhand.project import Project
 from farmhand.ssh import host_connection, remote_argv
 from farmhand.target import Target
@@ -101,3 +106,52 @@ def test_ssh_reaches_a_host_as_ansible_does():
         "admin@10.0.0.7", "--", "sudo -u postgres psql -c 'select '\"'\"'a b'\"'\"''",
     ]  # fmt: skip
     assert "-t" in remote_argv(host_connection(host, {}), ["psql"], tty=True)
+
+
+def test_psql_runs_in_the_apps_role_with_its_connection_bounded():
+    """psql as postgres on the host's own socket, in the app's role; a server that does not answer
+    within PGCONNECT_TIMEOUT is one line (`... failed: timeout expired`), not a wait for ever."""
+    assert psql_remote("bookshelf", interactive=True) == [
+        "sudo", "-u", "postgres", "env", "PGCONNECT_TIMEOUT=15", "PGOPTIONS=-c role=bookshelf",
+        "psql", "-X", "-d", "bookshelf",
+    ]  # fmt: skip
+    assert psql_remote("bookshelf", interactive=False)[-4:] == ["-v", "ON_ERROR_STOP=1", "-d", "bookshelf"]
+
+
+RECORDING_SSH = """#!/bin/sh
+printf '%s\\n' "$*" >> "$FAKE_SSH_LOG"
+"""
+
+
+def test_psql_reaches_the_primary_the_tags_name_now_not_the_cached_one(aws_env, farms, ec2, tmp_path):
+    """Right after a cutover swapped the role tags, `farm psql` goes to the new primary, though the
+    inventory cache (60 s, which any other command may have written) still names the old one."""
+    bin_dir = tmp_path / "fake-ssh-bin"
+    bin_dir.mkdir()
+    (bin_dir / "ssh").write_text(RECORDING_SSH)
+    (bin_dir / "ssh").chmod(0o755)
+    log = tmp_path / "ssh.log"
+    env = {**aws_env, "PATH": f"{bin_dir}{os.pathsep}{aws_env['PATH']}", "FAKE_SSH_LOG": str(log)}
+
+    def psql() -> str:
+        proc = subprocess.run(
+            [str(FARM_BIN), "psql", "-f", "pgf"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return log.read_text().splitlines()[-1]
+
+    old, new = farms["pgf-db-1"], farms["pgf-db-follower-1"]
+    assert f"admin@{old['ip']} -- " in psql()  # the inventory, cached from here on
+    ec2.create_tags(Resources=[old["id"]], Tags=[{"Key": "role", "Value": "db_follower"}])
+    ec2.create_tags(Resources=[new["id"]], Tags=[{"Key": "role", "Value": "db"}])
+    destination, _, remote = psql().partition(" -- ")
+    assert destination.endswith(f"admin@{new['ip']}")
+    assert shlex.split(remote) == psql_remote("bookshelf", interactive=False)
+    assert len(log.read_text().splitlines()) == 2  # one ssh per psql, nothing else

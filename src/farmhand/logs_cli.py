@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,8 +58,46 @@ def journal_command(lines: int, grep: str | None, follow: bool, cursor: str | No
     return cmd
 
 
+# How long the main thread sleeps at most while it waits for lines. Python runs a signal's handler
+# (Ctrl-C's KeyboardInterrupt) in the main thread only, between two bytecodes: a wait without a
+# timeout misses a SIGINT whose C-level handler ran in a reader thread, or in the main thread just
+# before it went to sleep, until the next line comes, and quiet hosts may send none for hours.
+_POLL_S = 0.2
+# How long the ssh processes get to end on SIGTERM before they are killed.
+_STOP_GRACE_S = 2.0
+
+
 def _ssh(target: Target, host: Host, remote: Sequence[str]) -> list[str]:
     return ssh.remote_argv(ssh.host_connection(host, target.env), remote)
+
+
+def _start(target: Target, host: Host, remote: Sequence[str], stderr: int) -> subprocess.Popen[str]:
+    """ssh to HOST running REMOTE, its output piped, no stdin (it must not read the user's terminal)."""
+    return subprocess.Popen(
+        _ssh(target, host, remote),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env=target.env,
+    )
+
+
+def _stop(procs: Sequence[subprocess.Popen[str]], grace: float = _STOP_GRACE_S) -> None:
+    """End the ssh processes still running (SIGTERM, SIGKILL after GRACE s) and reap them.
+
+    Their pipes are not read to the end: a process an ssh left behind (a ControlPersist master)
+    may hold one open for minutes."""
+    alive = [p for p in procs if p.poll() is None]
+    for proc in alive:
+        proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in alive:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _entries(proc_out: Any) -> Any:
@@ -71,49 +110,55 @@ def _entries(proc_out: Any) -> Any:
 
 def backlog(target: Target, hosts: Sequence[Host], lines: int, grep: str | None) -> dict[str, list[dict]]:
     """The last LINES journal entries of every host (each host's read at once)."""
-    procs = {
-        h.name: subprocess.Popen(
-            _ssh(target, h, journal_command(lines, grep, False, None)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=target.env,
-        )
-        for h in hosts
-    }
+    procs: dict[str, subprocess.Popen[str]] = {}
     found: dict[str, list[dict]] = {}
-    for name, proc in procs.items():
-        out, err = proc.communicate()
-        if proc.returncode != 0:
-            last = [line for line in err.splitlines() if line.strip()]
-            why = last[-1] if last else f"exit {proc.returncode}"
-            click.echo(f"farm: {name}: journal not read: {why}", err=True)
-        found[name] = list(_entries(out.splitlines()))
+    try:
+        for h in hosts:
+            procs[h.name] = _start(target, h, journal_command(lines, grep, False, None), subprocess.PIPE)
+        for name, proc in procs.items():
+            out, err = proc.communicate()
+            if proc.returncode != 0:
+                last = [line for line in err.splitlines() if line.strip()]
+                why = last[-1] if last else f"exit {proc.returncode}"
+                click.echo(f"farm: {name}: journal not read: {why}", err=True)
+            found[name] = list(_entries(out.splitlines()))
+    finally:
+        _stop(list(procs.values()))  # interrupted: the hosts not read yet
     return found
 
 
 def follow(target: Target, hosts: Sequence[Host], grep: str | None, cursors: dict[str, str | None]) -> None:
-    """Print every host's new journal lines as they come, until interrupted."""
-    lines: queue.Queue[str | None] = queue.Queue()
+    """Print every host's new journal lines as they come, until interrupted.
 
-    def read(host: Host) -> None:
-        cmd = _ssh(target, host, journal_command(0, grep, True, cursors.get(host.name)))
-        out = subprocess.PIPE
-        with subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, text=True, env=target.env) as proc:
-            for entry in _entries(proc.stdout):
-                lines.put(format_line(host.name, entry))
+    The ssh processes start here, in the main thread, so that every one is known when Ctrl-C
+    comes; each one's output is read by a daemon thread, and they are all ended on the way out.
+    """
+    lines: queue.Queue[str | None] = queue.Queue()
+    procs: list[subprocess.Popen[str]] = []
+
+    def read(host: Host, out: Any) -> None:
+        for entry in _entries(out):
+            lines.put(format_line(host.name, entry))
         lines.put(None)
 
-    for host in hosts:
-        threading.Thread(target=read, args=(host,), daemon=True).start()
-    running = len(hosts)
-    while running:
-        line = lines.get()
-        if line is None:
-            running -= 1
-            continue
-        click.echo(line)
-        sys.stdout.flush()
+    try:
+        for host in hosts:
+            remote = journal_command(0, grep, True, cursors.get(host.name))
+            procs.append(_start(target, host, remote, subprocess.DEVNULL))
+            threading.Thread(target=read, args=(host, procs[-1].stdout), daemon=True).start()
+        running = len(hosts)
+        while running:
+            try:
+                line = lines.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+            if line is None:
+                running -= 1
+                continue
+            click.echo(line)
+            sys.stdout.flush()
+    finally:
+        _stop(procs)
 
 
 @click.command("logs")
@@ -145,17 +190,19 @@ def logs(farm: str | None, role: str | None, tail: bool, lines: int, grep: str |
         hosts = target.hosts_with_role(role)
         if not hosts:
             raise FarmError(f"farm {target.farm!r} has no hosts with role {role}")
-    found = backlog(target, hosts, lines, grep)
-    stamped = [(int(e.get("__REALTIME_TIMESTAMP", 0)), name, e) for name, got in found.items() for e in got]
-    merged = sorted(stamped, key=lambda item: (item[0], item[1]))
-    for _, name, entry in merged[-lines:]:
-        click.echo(format_line(name, entry))
-    if tail:
-        cursors = {name: (got[-1].get("__CURSOR") if got else None) for name, got in found.items()}
-        try:
+    try:
+        found = backlog(target, hosts, lines, grep)
+        stamped = [(int(e.get("__REALTIME_TIMESTAMP", 0)), n, e) for n, got in found.items() for e in got]
+        merged = sorted(stamped, key=lambda item: (item[0], item[1]))
+        for _, name, entry in merged[-lines:]:
+            click.echo(format_line(name, entry))
+        if tail:
+            cursors = {name: (got[-1].get("__CURSOR") if got else None) for name, got in found.items()}
             follow(target, hosts, grep, cursors)
-        except KeyboardInterrupt:
-            raise click.exceptions.Exit(0) from None
+    except KeyboardInterrupt:
+        if not tail:
+            raise
+        raise click.exceptions.Exit(0) from None  # Ctrl-C is how a tail ends, as heroku logs --tail
 
 
 COMMANDS = (logs,)

@@ -18,6 +18,9 @@ from farmhand.runner import describe_failures, limit_for, playbook_command, run_
 from farmhand.target import Target, resolve
 
 DEFAULT_MAX_LAG = 16 * 1024 * 1024
+# How long psql may take to reach the database (connect, authenticate, start the session) before it
+# stops with one line (`... failed: timeout expired`): libpq waits for ever without it.
+PSQL_CONNECT_TIMEOUT_S = 15
 _PAUSED = re.compile(r"Writes paused for (?P<seconds>[0-9.]+) s")
 
 
@@ -185,6 +188,17 @@ def _psql_host(target: Target, follower: bool) -> Host:
     return hosts[0]
 
 
+def psql_remote(db: str, interactive: bool) -> list[str]:
+    """What `farm psql` runs on the database host: psql as the postgres user over the host's own
+    socket (not through PgBouncer), in the app's role, its connection bounded; a script (stdin not a
+    terminal) stops at its first error."""
+    remote = ["sudo", "-u", "postgres", "env", f"PGCONNECT_TIMEOUT={PSQL_CONNECT_TIMEOUT_S}"]
+    remote += [f"PGOPTIONS=-c role={db}", "psql", "-X"]
+    if not interactive:
+        remote += ["-v", "ON_ERROR_STOP=1"]
+    return [*remote, "-d", db]
+
+
 @click.command("psql")
 @farm_option
 @click.option("--follower", is_flag=True, help="Connect to a follower (read-only) instead of the primary.")
@@ -196,12 +210,12 @@ def psql_cmd(farm: str | None, follower: bool) -> None:
       farm psql -f staging
       echo 'select count(*) from books' | farm psql -f staging
     """
-    target = resolve(farm)
+    # Which host is the primary changes with cutovers: never from a cached inventory (the cache is
+    # shared by every farm and command of the checkout, any of which may write back an older copy).
+    target = resolve(farm, refresh=True)
     host = _psql_host(target, follower)
     db = target.project.farm_var(target.farm, "farmhand_app_name", "app")
-    remote = ["sudo", "-u", "postgres", "env", f"PGOPTIONS=-c role={db}", "psql", "-X", "-d", db]
-    if not click.get_text_stream("stdin").isatty():
-        remote[6:6] = ["-v", "ON_ERROR_STOP=1"]
+    remote = psql_remote(db, interactive=click.get_text_stream("stdin").isatty())
     raise click.exceptions.Exit(ssh.run_interactive(target.env, host, remote))
 
 
