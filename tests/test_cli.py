@@ -337,6 +337,16 @@ BAD_INPUT: dict[str, Bad] = {
     ),
     "shape-no-hosts": Bad((*SHAPE, "--shape", "web=0"), "the farm's shape has no hosts"),
     "local-up-invalid-farm": Bad(("local", "up", "-f", "Demo", "--shape", "web=1"), f"{INVALID} 'Demo'"),
+    "local-up-cgroup-parent-relative": Bad(
+        (*SHAPE, "--shape", "web=1"),
+        "FARMHAND_LOCAL_CGROUP_PARENT must be an absolute cgroup path (/farmhand-test/ci), not 'ci'",
+        env={"FARMHAND_LOCAL_CGROUP_PARENT": "ci"},
+    ),
+    "local-up-cgroup-parent-dotdot": Bad(
+        (*SHAPE, "--shape", "web=1"),
+        "not '/farmhand/../x'",
+        env={"FARMHAND_LOCAL_CGROUP_PARENT": "/farmhand/../x"},
+    ),
     "local-down-invalid-farm": Bad(("local", "down", "-f", "demo;ls"), INVALID),
     "local-env-no-such-farm": Bad(("local", "env", "-f", "nosuchfarm"), "no local farm 'nosuchfarm'"),
     # deploys, releases, rollbacks (checked before a release is recorded or a host is contacted)

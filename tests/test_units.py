@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from farmhand.errors import FarmError
+from farmhand.local.farm import cgroup_parent_args
 from farmhand.local.hostfix import patch_containers_conf, ulimits_line
 from farmhand.local.moto import MotoServer
 from farmhand.local.shape import MAX_HOSTS, PlannedHost, parse_args, plan
@@ -315,3 +316,22 @@ def test_two_farms_coming_up_at_once_share_one_moto(tmp_path):
         assert server.healthy()
     finally:
         server.stop()
+
+
+CGROUP = "FARMHAND_LOCAL_CGROUP_PARENT"
+
+
+@pytest.mark.parametrize("environ", [{}, {CGROUP: ""}, {CGROUP: " "}])
+def test_containers_stay_in_podmans_cgroup_unless_one_is_given(environ):
+    assert cgroup_parent_args(environ) == []
+
+
+@pytest.mark.parametrize("value", ["/farmhand-test/ci", "/a", "/farmhand-test/molecule_2.x"])
+def test_a_cgroup_parent_becomes_podmans_option(value):
+    assert cgroup_parent_args({CGROUP: value}) == ["--cgroup-parent", value]
+
+
+@pytest.mark.parametrize("value", ["ci", "/", "/a/../b", "/a/./b", "/a b", "/a;ls", "/a//b", "/a/"])
+def test_a_bad_cgroup_parent_is_one_clear_line(value):
+    with pytest.raises(FarmError, match=rf"^{CGROUP} must be an absolute cgroup path"):
+        cgroup_parent_args({CGROUP: value})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -30,6 +32,11 @@ LOCAL_TAG = "farmhand:local"
 # Variables the user's shell may carry that would send the local farm's calls to real AWS.
 REAL_AWS_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
+# The cgroup the containers `up` creates go under (unset or empty: Podman's own). `make test` gives
+# each of its streams a cgroup with a CPU weight (tests/streams.py); molecule's create.yml reads it too.
+CGROUP_PARENT_VAR = "FARMHAND_LOCAL_CGROUP_PARENT"
+CGROUP_PATH = re.compile(r"^(/[A-Za-z0-9_.-]+)+$")
+
 Say = Callable[[str], None]
 
 
@@ -43,6 +50,18 @@ class LocalHost:
 
 def _quiet(_: str) -> None:
     return None
+
+
+def cgroup_parent_args(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """`podman run`'s --cgroup-parent from $FARMHAND_LOCAL_CGROUP_PARENT ([] when unset or empty)."""
+    value = environ.get(CGROUP_PARENT_VAR, "").strip()
+    if not value:
+        return []
+    if not CGROUP_PATH.match(value) or "/../" in f"{value}/" or "/./" in f"{value}/":
+        raise FarmError(
+            f"{CGROUP_PARENT_VAR} must be an absolute cgroup path (/farmhand-test/ci), not {value!r}"
+        )
+    return ["--cgroup-parent", value]
 
 
 class LocalFarm:
@@ -137,6 +156,7 @@ class LocalFarm:
         counts = {r: n for r, n in (self.scaled() if scaled is None else scaled).items() if n > 0}
         # validate before changing anything
         planned = plan_scaled(self.farm, shape, counts, self.project.roles)
+        cgroup = cgroup_parent_args()
         require("podman")
         hostfix.ensure_host_ready()
         image = ensure_image(self.project.state_dir / "image", echo=True)
@@ -148,7 +168,7 @@ class LocalFarm:
         say(f"AWS API (moto) at {endpoint}")
         self._ensure_key()
         subnet = self._ensure_network()
-        hosts = self._ensure_containers(planned, subnet, image, say, keep_image=scaling)
+        hosts = self._ensure_containers(planned, subnet, image, cgroup, say, keep_image=scaling)
         # After the containers: the gateway address is on this machine once the bridge is up.
         s3 = self.s3front.ensure(self._gateway(), int(endpoint.rsplit(":", 1)[1]))
         say(f"S3 over TLS for the farm's hosts at {s3} (moto, the farm's own CA)")
@@ -212,11 +232,13 @@ class LocalFarm:
         planned: list[PlannedHost],
         subnet: ipaddress.IPv4Network,
         image: str,
+        cgroup: list[str],
         say: Say,
         keep_image: bool = False,
     ) -> list[LocalHost]:
-        """Create, start or remove containers to match PLANNED. A container of an older image is
-        made again, unless KEEP_IMAGE (`ps:scale` adds and removes hosts, it never rebuilds any)."""
+        """Create, start or remove containers to match PLANNED (new ones with the options CGROUP). A
+        container of an older image is made again, unless KEEP_IMAGE (`ps:scale` adds and removes
+        hosts, it never rebuilds any)."""
         wanted = {h.name: h for h in planned}
         current = {c["Labels"]["farmhand.host"]: c for c in containers([f"farmhand.farm={self.farm}"])}
         for name, info in list(current.items()):
@@ -246,7 +268,7 @@ class LocalFarm:
                         "run", "--detach", "--name", container, "--hostname", host.name,
                         "--network", self.network, "--ip", ip, "--systemd", "always",
                         "--label", f"farmhand.farm={self.farm}", "--label", f"farmhand.host={host.name}",
-                        "--label", f"farmhand.roles={host.role_tag}", *self._publish(host), image,
+                        "--label", f"farmhand.roles={host.role_tag}", *cgroup, *self._publish(host), image,
                     )  # fmt: skip
                 except FarmError:
                     # A container podman created but could not start holds no address: remove it,
