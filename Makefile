@@ -23,7 +23,8 @@ MOLECULE_SCENARIOS := $(filter $(MOLECULE_LONGEST),$(MOLECULE_ALL)) $(filter-out
 DEMO_FARM ?= demo
 MOLECULE_JOBS ?= 2
 
-.PHONY: help deps apt venv image demo lint test test-python test-molecule test-farm test-farm-ci test-farm-backups bench clean
+.PHONY: help deps apt venv image image-molecule demo lint test test-quick test-python test-molecule test-farm test-farm-ci \
+	test-farm-jobs test-farm-backups bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -50,6 +51,9 @@ $(VENV)/.installed: pyproject.toml
 
 image: deps ## Build the local Debian image (once; cached)
 	farm local image
+
+image-molecule: image ## Build the molecule scenarios' image: the local image with the roles' packages (once; cached)
+	ansible-playbook -i localhost, molecule/_shared/image.yml
 
 demo: deps ## Bring up the local demo farm, converge it and deploy the sample app
 	farm local up -f $(DEMO_FARM)
@@ -86,37 +90,61 @@ lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint (the
 	ansible-lint --profile production
 	actionlint
 
-# After the linters, four streams run side by side; their containers, networks and names are their
-# own. The farm `ci`'s tests are the longest stream (two converges, then jobs held on purpose), so
-# they keep the normal priority and the other three run niced (LOW): they take the CPU the ci stream
-# leaves while it waits on SSH, booting containers and held jobs, instead of slowing it down.
-LOW ?=
-test: deps lint ## Run every test
-	$(MAKE) --no-print-directory -j4 LOW='nice -n 10' test-farm-ci test-python test-molecule test-farm-backups
+# After the linters, five streams run side by side (tests/streams.py), each in a CPU cgroup of its
+# own with the containers it starts, weighted so that the longest streams keep the CPU they need and
+# the others take what those leave while they wait on SSH, booting containers and held jobs. Every
+# line is prefixed with its stream's name; the run ends with each stream's wall time and its slowest
+# tests. (`nice` cannot do this here: see tests/streams.py.) Weights are cgroup cpu.shares.
+RESULTS := .farm/test-results
+STREAMS := \
+	'farm-ci:4096:$(MAKE) --no-print-directory test-farm-ci' \
+	'farm-jobs:4096:$(MAKE) --no-print-directory test-farm-jobs' \
+	'molecule:2048:$(MAKE) --no-print-directory test-molecule' \
+	'farm-bk:1024:$(MAKE) --no-print-directory test-farm-backups' \
+	'python:1024:$(MAKE) --no-print-directory test-python'
+test: deps lint image ## Run every test
+	python tests/streams.py --results $(RESULTS) $(STREAMS)
+
+# Day-to-day: the linters, the unit tests, and one molecule scenario or one whole-farm module.
+#   make test-quick SCENARIO=redis
+#   make test-quick MODULE=tests/test_local_farm_drift.py [FARMHAND_TEST_FARM=mine FARMHAND_TEST_REUSE=1]
+test-quick: deps lint ## Lint, unit tests, and SCENARIO=<role> (molecule) or MODULE=<farm test module>
+	pytest -n 4 -m "not farm" tests
+	$(if $(SCENARIO),$(MAKE) --no-print-directory image-molecule && molecule test -s $(SCENARIO))
+	$(if $(MODULE),$(MAKE) --no-print-directory image && pytest -m farm -rfEP --durations=20 $(MODULE))
 
 test-python: deps ## CLI, inventory and unit tests against moto (four at a time: they mostly wait)
-	$(LOW) pytest -n 4 -m "not farm" tests
+	pytest -n 4 -m "not farm" --junitxml=$(RESULTS)/python.xml tests
 
 # Scenarios run two at a time (their containers and networks have their own names); each one's
 # output goes to .farm/molecule/<scenario>.log and is printed in full if it fails.
-test-molecule: image ## Every molecule scenario
+test-molecule: image-molecule ## Every molecule scenario
 	@mkdir -p .farm/molecule
 	@printf '%s\n' $(MOLECULE_SCENARIOS) | xargs -P $(MOLECULE_JOBS) -I{} sh -c '\
 		start=$$(date +%s); \
-		if $(LOW) molecule test -s {} > .farm/molecule/{}.log 2>&1; then \
+		if molecule test -s {} > .farm/molecule/{}.log 2>&1; then \
 			echo "-----> molecule {}: passed in $$(( $$(date +%s) - start ))s ($$(grep -aEo "[0-9]+ passed" .farm/molecule/{}.log | tail -1))"; \
 		else \
 			echo "-----> molecule {}: FAILED, its log follows"; cat .farm/molecule/{}.log; exit 1; \
 		fi'
 
-test-farm: image ## The whole-farm tests: the farm `ci` and the backup drill's `bk`, side by side
-	$(MAKE) --no-print-directory -j2 test-farm-ci test-farm-backups
+# The whole-farm modules run on two farms side by side: `jobs` takes the two that hold jobs on
+# purpose (workers, scaling), `ci` the rest (and the teardown test).
+FARM_JOBS_MODULES := tests/test_local_farm_scaling.py tests/test_local_farm_workers.py
 
-test-farm-ci: image ## The whole-farm tests on the farm `ci` (tests/test_local_farm*.py)
-	pytest -m farm -rfEP --durations=40 tests --ignore=tests/test_backups_farm.py
+test-farm: image ## The whole-farm tests: the farms `ci`, `jobs` and the backup drill's `bk`, side by side
+	$(MAKE) --no-print-directory -j3 test-farm-ci test-farm-jobs test-farm-backups
+
+test-farm-ci: image ## The whole-farm tests on the farm `ci` (tests/test_local_farm*.py but the jobs farm's)
+	pytest -m farm -rfEP --durations=40 --junitxml=$(RESULTS)/farm-ci.xml tests \
+		--ignore=tests/test_backups_farm.py $(addprefix --ignore=,$(FARM_JOBS_MODULES))
+
+test-farm-jobs: image ## The whole-farm tests of workers and scaling, on the farm `jobs`
+	FARMHAND_TEST_FARM=jobs pytest -m farm -rfEP --durations=20 --junitxml=$(RESULTS)/farm-jobs.xml \
+		$(FARM_JOBS_MODULES)
 
 test-farm-backups: image ## The backup drill on the farm `bk`
-	$(LOW) pytest -m farm -rfEP --durations=20 tests/test_backups_farm.py
+	pytest -m farm -rfEP --durations=20 --junitxml=$(RESULTS)/farm-bk.xml tests/test_backups_farm.py
 
 bench: deps ## Benchmarks (figures and ratios printed side by side)
 	python bench/inventory.py

@@ -1,9 +1,11 @@
 """What the whole-farm tests share: the farm they run on, the real `farm` CLI, Podman and moto.
 
-Every `tests/test_local_farm*.py` module runs on one local farm, brought up once per session by the
-`local_farm` fixture (tests/conftest.py) and torn down by the test marked `farm_last`. The farm is
-`ci` (group_vars/farm_ci) unless FARMHAND_TEST_FARM names another one whose group_vars/farm_<name>/
-has the same shape: two engineers' test runs on one machine then never touch each other's hosts.
+Every `tests/test_local_farm*.py` module runs on a local farm brought up once per pytest session by
+the `local_farm` fixture (tests/conftest.py) and torn down by the test marked `farm_last` (or by the
+fixture). The farm is `ci` (group_vars/farm_ci) unless FARMHAND_TEST_FARM names another one:
+`make test` runs the workers and scaling modules on the farm `jobs` (group_vars/farm_jobs: one web
+host, no follower) beside the others on `ci`, and two engineers' test runs on one machine never touch
+each other's hosts when one of them names a farm of his own shaped as `ci`.
 
 Modules other than test_local_farm.py find hosts by role (`hosts_with_role`), never by name.
 
