@@ -91,17 +91,19 @@ lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint (the
 	actionlint
 
 # After the linters, five streams run side by side (tests/streams.py), each in a CPU cgroup of its
-# own with the containers it starts, weighted so that the longest streams keep the CPU they need and
-# the others take what those leave while they wait on SSH, booting containers and held jobs. Every
-# line is prefixed with its stream's name; the run ends with each stream's wall time and its slowest
-# tests. (`nice` cannot do this here: see tests/streams.py.) Weights are cgroup cpu.shares.
+# own with the containers it starts. The suite is CPU-bound on two cores, so the weights (cgroup
+# cpu.shares) decide who waits: the unit tests, short and full of hang guards sized for a machine
+# that answers, go first; the two farm streams, the longest, next; molecule and the backup drill
+# take what those leave while they wait on SSH, booting containers and held jobs. Every line is
+# prefixed with its stream's name; the run ends with each stream's wall time, CPU and slowest tests.
+# (`nice` cannot do this here: see tests/streams.py.)
 RESULTS := .farm/test-results
 STREAMS := \
+	'python:16384:$(MAKE) --no-print-directory test-python' \
 	'farm-ci:4096:$(MAKE) --no-print-directory test-farm-ci' \
 	'farm-jobs:4096:$(MAKE) --no-print-directory test-farm-jobs' \
 	'molecule:2048:$(MAKE) --no-print-directory test-molecule' \
-	'farm-bk:1024:$(MAKE) --no-print-directory test-farm-backups' \
-	'python:1024:$(MAKE) --no-print-directory test-python'
+	'farm-bk:2048:$(MAKE) --no-print-directory test-farm-backups'
 test: deps lint image ## Run every test
 	python tests/streams.py --results $(RESULTS) $(STREAMS)
 

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -59,6 +62,31 @@ def farm(*args: str, ok: bool = True, timeout: int = 1800) -> subprocess.Complet
             f"farm {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         )
     return proc
+
+
+@dataclass
+class Job:
+    """A command started as a shell starts a job: in a process group of its own (a terminal's Ctrl-C
+    goes to the group, and what it leaves behind can be found by the group), its stdout lines queued
+    and its stderr collected by daemon threads, so that a test never blocks reading either."""
+
+    proc: subprocess.Popen[str]
+    lines: queue.Queue[str] = field(default_factory=queue.Queue)
+    errors: list[str] = field(default_factory=list)
+    said: threading.Thread | None = None
+
+
+def start_job(argv: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> Job:
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, process_group=0
+    )
+    job = Job(proc)
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = proc.stdout, proc.stderr
+    threading.Thread(target=lambda: [job.lines.put(line) for line in out], daemon=True).start()
+    job.said = threading.Thread(target=lambda: job.errors.extend(err), daemon=True)
+    job.said.start()
+    return job
 
 
 def farm_env() -> dict[str, str]:

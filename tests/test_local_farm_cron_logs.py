@@ -14,13 +14,22 @@ import os
 import queue
 import signal
 import subprocess
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from farmlib import FARM, FARM_BIN, ROOT, app_url, farm, first_with_role, get, hosts_with_role, on_host
+from farmlib import (
+    FARM,
+    FARM_BIN,
+    app_url,
+    farm,
+    first_with_role,
+    get,
+    hosts_with_role,
+    on_host,
+    start_job,
+)
 
 pytestmark = pytest.mark.farm
 
@@ -197,21 +206,10 @@ def test_farm_logs_tail_prints_new_lines_as_they_come(deployed_app):
     journals as it is written, until interrupted."""
     marker = f"farmhand-tail-{uuid.uuid4().hex[:12]}"
     web = hosts_with_role("web")
-    # A process group of its own, as a shell gives a job: what it leaves behind can be found (and
-    # listed if it does not end) by the group, even once reparented.
-    tail = subprocess.Popen(
-        [FARM_BIN, "logs", "-f", FARM, "-r", "web", "-n", "1", "--tail"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        process_group=0,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    errors: list[str] = []
-    threading.Thread(target=lambda: [lines.put(line) for line in tail.stdout], daemon=True).start()
-    said = threading.Thread(target=lambda: errors.extend(tail.stderr), daemon=True)
-    said.start()
+    # A job of its own: what it leaves behind can be found (and listed if it does not end) by its
+    # process group, even once reparented.
+    job = start_job([FARM_BIN, "logs", "-f", FARM, "-r", "web", "-n", "1", "--tail"])
+    tail, lines, errors = job.proc, job.lines, job.errors
     try:
         seen: set[str] = set()
         deadline = time.monotonic() + 120
@@ -234,6 +232,7 @@ def test_farm_logs_tail_prints_new_lines_as_they_come(deployed_app):
             os.killpg(tail.pid, signal.SIGKILL)
             tail.wait()
             pytest.fail(f"farm logs --tail still ran 30 s after SIGINT; its processes then:\n{still}")
-    said.join(timeout=30)
+    assert job.said is not None
+    job.said.join(timeout=30)
     assert tail.returncode == 0, "".join(errors)  # Ctrl-C ends a tail, as heroku logs --tail
     assert process_group(tail.pid) == "(none)"  # and its ssh processes with it

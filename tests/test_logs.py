@@ -11,12 +11,12 @@ import os
 import queue
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from conftest import FARM_BIN, REPO_ROOT
+from farmlib import start_job
 
 BACKLOG = '{"__REALTIME_TIMESTAMP": "1763920000000000", "SYSLOG_IDENTIFIER": "probe", "MESSAGE": "backlog"}'
 FOLLOWED = '{"__REALTIME_TIMESTAMP": "1763920001000000", "SYSLOG_IDENTIFIER": "probe", "MESSAGE": "followed"}'
@@ -78,21 +78,9 @@ def test_ctrl_c_ends_a_tail_at_once_with_status_0_and_stops_its_ssh(aws_env, far
         "FAKE_SSH_PIDS": str(pids),
         "FAKE_SSH_ORPHANS": str(orphans),
     }
-    # Its own process group, as a shell runs a foreground job: a terminal's Ctrl-C goes to the group.
-    tail = subprocess.Popen(
-        [str(FARM_BIN), "logs", "-f", "demo", "-r", "web", "--tail"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        process_group=0,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    errors: list[str] = []
-    threading.Thread(target=lambda: [lines.put(line) for line in tail.stdout], daemon=True).start()
-    said = threading.Thread(target=lambda: errors.extend(tail.stderr), daemon=True)
-    said.start()
+    # A job of its own, as a shell runs one in the foreground: a terminal's Ctrl-C goes to the group.
+    job = start_job([str(FARM_BIN), "logs", "-f", "demo", "-r", "web", "--tail"], env=env, cwd=REPO_ROOT)
+    tail, lines, errors = job.proc, job.lines, job.errors
     try:
         followed: set[str] = set()
         deadline = time.monotonic() + 120  # hang guard: farm's start (moto, the inventory) on a busy machine
@@ -112,7 +100,8 @@ def test_ctrl_c_ends_a_tail_at_once_with_status_0_and_stops_its_ssh(aws_env, far
             tail.wait(timeout=20)
         except subprocess.TimeoutExpired:
             pytest.fail("farm logs --tail still runs 20 s after Ctrl-C")
-        said.join(timeout=10)
+        assert job.said is not None
+        job.said.join(timeout=10)
         assert tail.returncode == 0, "".join(errors)
         assert "Traceback" not in "".join(errors)
         assert len(_pids(pids)) == 2
