@@ -19,6 +19,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -76,9 +77,27 @@ class Job:
     said: threading.Thread | None = None
 
 
+def _as_a_foreground_job() -> None:
+    """What an interactive shell does for a foreground job: Ctrl-C and Ctrl-\\ at their defaults.
+
+    A shell without job control starts background commands with SIGINT ignored, and an ignored
+    signal stays ignored across exec (Python then installs no KeyboardInterrupt handler): a test run
+    started in the background (`make test &`, a CI runner's script) would send its Ctrl-C to a
+    process that cannot receive it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def start_job(argv: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> Job:
     proc = subprocess.Popen(
-        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, process_group=0
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        process_group=0,
+        preexec_fn=_as_a_foreground_job,
     )
     job = Job(proc)
     assert proc.stdout is not None and proc.stderr is not None

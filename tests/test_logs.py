@@ -11,6 +11,7 @@ import os
 import queue
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -113,3 +114,17 @@ def test_ctrl_c_ends_a_tail_at_once_with_status_0_and_stops_its_ssh(aws_env, far
         for pid in _pids(pids) + _pids(orphans):  # the stand-ins this test started
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_job_gets_ctrl_c_even_when_the_test_run_ignores_it():
+    """A run started in the background by a shell without job control (`make test &`, a CI runner's
+    script) ignores SIGINT, and an ignored signal stays ignored across exec: the `farm logs --tail`
+    the tests start must still receive a Ctrl-C, as a terminal's foreground job does."""
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        job = start_job([sys.executable, "-c", probe])
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert job.proc.wait(timeout=60) == 0
+    assert job.lines.get(timeout=10).strip() == "True"
