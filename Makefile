@@ -111,7 +111,7 @@ test: deps lint image ## Run every test
 #   make test-quick SCENARIO=redis
 #   make test-quick MODULE=tests/test_local_farm_drift.py [FARMHAND_TEST_FARM=mine FARMHAND_TEST_REUSE=1]
 test-quick: deps lint ## Lint, unit tests, and SCENARIO=<role> (molecule) or MODULE=<farm test module>
-	pytest -n 4 -m "not farm" tests
+	$(MAKE) --no-print-directory test-python
 	$(if $(SCENARIO),$(MAKE) --no-print-directory image-molecule && molecule test -s $(SCENARIO))
 	$(if $(MODULE),$(MAKE) --no-print-directory image && pytest -m farm -rfEP --durations=20 $(MODULE))
 

@@ -75,6 +75,15 @@ def project_view(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return view
 
 
+def with_fake_ssh(env: Mapping[str, str], tmp_path: Path, script: str) -> dict[str, str]:
+    """ENV with an `ssh` on PATH that is SCRIPT (a shell script standing in for the real one)."""
+    bin_dir = tmp_path / "fake-ssh-bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "ssh").write_text(script)
+    (bin_dir / "ssh").chmod(0o755)
+    return {**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"}
+
+
 def no_ssh_bin(tmp_path: Path) -> Path:
     """A directory of `ssh` and `scp` that say the unit tests reach no host and exit 255 (as ssh
     does when it cannot connect)."""

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FARM_BIN, REPO_ROOT
+from conftest import FARM_BIN, REPO_ROOT, with_fake_ssh
 from farmlib import start_job
 
 BACKLOG = '{"__REALTIME_TIMESTAMP": "1763920000000000", "SYSLOG_IDENTIFIER": "probe", "MESSAGE": "backlog"}'
@@ -58,9 +58,7 @@ def _sigint_a_thread_other_than_main(pid: int) -> None:
     runs there and only sets a flag; the main thread, asleep, is not woken. That is where a loaded
     machine leaves it now and then (the handler runs just before the main thread goes back to sleep);
     here it happens every time."""
-    tgkill = getattr(ctypes.CDLL(None, use_errno=True), "tgkill", None)
-    if tgkill is None:
-        pytest.skip("no tgkill() in this C library")
+    tgkill = ctypes.CDLL(None, use_errno=True).tgkill  # glibc 2.30 and newer (Debian 12 has 2.36)
     others = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
     assert others, "farm logs --tail runs no reader thread"
     assert tgkill(pid, others[0], signal.SIGINT) == 0, os.strerror(ctypes.get_errno())
@@ -68,14 +66,9 @@ def _sigint_a_thread_other_than_main(pid: int) -> None:
 
 @pytest.mark.parametrize("interrupt", ["reader-thread", "terminal"])
 def test_ctrl_c_ends_a_tail_at_once_with_status_0_and_stops_its_ssh(aws_env, farms, tmp_path, interrupt):
-    bin_dir = tmp_path / "fake-ssh-bin"
-    bin_dir.mkdir()
-    (bin_dir / "ssh").write_text(FAKE_SSH)
-    (bin_dir / "ssh").chmod(0o755)
     pids, orphans = tmp_path / "ssh.pids", tmp_path / "orphans.pids"
     env = {
-        **aws_env,
-        "PATH": f"{bin_dir}{os.pathsep}{aws_env['PATH']}",
+        **with_fake_ssh(aws_env, tmp_path, FAKE_SSH),
         "FAKE_SSH_PIDS": str(pids),
         "FAKE_SSH_ORPHANS": str(orphans),
     }

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FARM_BIN, REPO_ROOT
+from conftest import FARM_BIN, REPO_ROOT, with_fake_ssh
 
 from farmhand.errors import FarmError
 from farmhand.inventory import Host
@@ -126,12 +125,8 @@ printf '%s\\n' "$*" >> "$FAKE_SSH_LOG"
 def test_psql_reaches_the_primary_the_tags_name_now_not_the_cached_one(aws_env, farms, ec2, tmp_path):
     """Right after a cutover swapped the role tags, `farm psql` goes to the new primary, though the
     inventory cache (60 s, which any other command may have written) still names the old one."""
-    bin_dir = tmp_path / "fake-ssh-bin"
-    bin_dir.mkdir()
-    (bin_dir / "ssh").write_text(RECORDING_SSH)
-    (bin_dir / "ssh").chmod(0o755)
     log = tmp_path / "ssh.log"
-    env = {**aws_env, "PATH": f"{bin_dir}{os.pathsep}{aws_env['PATH']}", "FAKE_SSH_LOG": str(log)}
+    env = {**with_fake_ssh(aws_env, tmp_path, RECORDING_SSH), "FAKE_SSH_LOG": str(log)}
 
     def psql() -> str:
         proc = subprocess.run(
