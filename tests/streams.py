@@ -10,8 +10,9 @@ not, because the kernel's autogroup gives each session (and Ansible's every work
 setsid) the weight of one process, and all containers shared one cgroup worth one process too.
 
 Every line a stream prints is prefixed with its name. At the end: each stream's status and wall time,
-its slowest tests (pytest's JUnit XML files NAME*.xml in DIR, molecule's per-scenario lines), and the
-total. Exits 1 if any stream failed.
+its slowest tests (pytest's JUnit XML files NAME*.xml in DIR, molecule's per-scenario lines), the
+total, and last (where a CI log's tail shows it) each failed stream with its failed tests and
+scenarios. Exits 1 if any stream failed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ CGROUP_FS = Path("/sys/fs/cgroup")
 GROUP = "farmhand-test"
 SLOWEST = 8
 SCENARIO_LINE = re.compile(r"^-----> molecule (\S+): passed in (\d+)s")
+SCENARIO_FAILED = re.compile(r"^-----> molecule (\S+): FAILED")
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Stream:
     ended: float = 0.0
     returncode: int | None = None
     timed: list[tuple[float, str]] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # scenarios that said so on their line
 
 
 def parse_stream(text: str) -> Stream:
@@ -134,13 +137,17 @@ def pump(stream: Stream, proc: subprocess.Popen[bytes], lock: threading.Lock) ->
         match = SCENARIO_LINE.match(line)
         if match:
             stream.timed.append((float(match.group(2)), f"molecule {match.group(1)}"))
+        failed = SCENARIO_FAILED.match(line)
+        if failed:
+            stream.failed.append(f"molecule {failed.group(1)}")
         with lock:
             sys.stdout.write(prefix + line + "\n")
             sys.stdout.flush()
 
 
-def slowest_tests(results: Path, stream: Stream) -> list[tuple[float, str]]:
-    found = list(stream.timed)
+def test_cases(results: Path, stream: Stream) -> list[tuple[float, str, bool]]:
+    """Each test case in the stream's JUnit XML files: its time, module::name, and whether it failed."""
+    found = []
     for path in sorted(results.glob(f"{stream.name}*.xml")):
         try:
             tree = ET.parse(path)
@@ -148,8 +155,18 @@ def slowest_tests(results: Path, stream: Stream) -> list[tuple[float, str]]:
             continue
         for case in tree.iter("testcase"):
             module = case.get("classname", "").rsplit(".", 1)[-1]
-            found.append((float(case.get("time", "0") or 0), f"{module}::{case.get('name', '?')}"))
+            failed = case.find("failure") is not None or case.find("error") is not None
+            found.append((float(case.get("time", "0") or 0), f"{module}::{case.get('name', '?')}", failed))
+    return found
+
+
+def slowest_tests(results: Path, stream: Stream) -> list[tuple[float, str]]:
+    found = list(stream.timed) + [(seconds, name) for seconds, name, _ in test_cases(results, stream)]
     return sorted(found, reverse=True)[:SLOWEST]
+
+
+def failures(results: Path, stream: Stream) -> list[str]:
+    return stream.failed + [name for _, name, failed in test_cases(results, stream) if failed]
 
 
 def minutes(seconds: float) -> str:
@@ -167,6 +184,10 @@ def summary(streams: list[Stream], results: Path, began: float) -> str:
     used = [s.cpu_seconds for s in streams if s.cpu_seconds is not None]
     cpu = f"{sum(used) / 60:6.1f} core-min" if used else ""
     lines.append(f"{'total':<14} {minutes(time.monotonic() - began):>14} {cpu:>15}  (side by side)")
+    for stream in streams:
+        if stream.returncode != 0:
+            what = failures(results, stream)
+            lines.append(f"FAILED {stream.name}: {', '.join(what) if what else 'see its output above'}")
     return "\n".join(lines)
 
 

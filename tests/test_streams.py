@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -78,4 +79,51 @@ def test_the_summary_lists_each_streams_time_cpu_and_slowest_tests(tmp_path):
     assert "FAILED (exit 1)" in lines[mol_at]
     assert "400.5 s  test_local_farm::test_converge" in lines[ci_at + 1]
     assert "300.0 s  molecule pgbackrest" in lines[mol_at + 1]
-    assert lines[-1].startswith("total")
+    assert lines[-2].startswith("total") and lines[-1] == "FAILED molecule: see its output above"
+
+
+def test_the_summary_ends_with_each_failed_stream_and_its_failed_tests(tmp_path):
+    """A CI log keeps its tail: what failed is the last thing printed."""
+    jobs = streams.parse_stream("farm-jobs:4096:true")
+    jobs.started, jobs.ended, jobs.returncode = 0.0, 100.0, 1
+    (tmp_path / "farm-jobs.xml").write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="tests.test_local_farm_workers" name="test_drain" time="9.0">'
+        '<failure message="assert 0 == 1"/></testcase>'
+        '<testcase classname="tests.test_local_farm_workers" name="test_scale" time="5.0">'
+        '<error message="setup failed"/></testcase>'
+        '<testcase classname="tests.test_local_farm_workers" name="test_ok" time="1.0"/>'
+        "</testsuite></testsuites>"
+    )
+    mol = streams.parse_stream("molecule:2048:true")
+    mol.started, mol.ended, mol.returncode = 0.0, 50.0, 1
+    streams.pump(
+        mol,
+        _Lines(
+            [
+                "-----> molecule redis: passed in 60s (6 passed)",
+                "-----> molecule haproxy_lb: FAILED, its log follows",
+            ]
+        ),
+        threading.Lock(),
+    )
+    lint = streams.parse_stream("lint:1024:true")
+    lint.started, lint.ended, lint.returncode = 0.0, 10.0, 2
+    ok = streams.parse_stream("python:1024:true")
+    ok.started, ok.ended, ok.returncode = 0.0, 10.0, 0
+
+    lines = streams.summary([jobs, mol, lint, ok], tmp_path, began=0.0).splitlines()
+
+    assert lines[-3:] == [
+        "FAILED farm-jobs: test_local_farm_workers::test_drain, test_local_farm_workers::test_scale",
+        "FAILED molecule: molecule haproxy_lb",
+        "FAILED lint: see its output above",
+    ]
+    assert mol.timed == [(60.0, "molecule redis")]
+
+
+class _Lines:
+    """A finished process whose output was these lines."""
+
+    def __init__(self, lines):
+        self.stdout = [f"{line}\n".encode() for line in lines]
