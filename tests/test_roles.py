@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOK_BIN = str(Path(sys.executable).with_name("ansible-playbook"))
@@ -455,3 +456,30 @@ def test_a_run_waits_while_a_deploy_holds_the_jobs_and_ignores_a_stale_hold(tmp_
     runner.wait_for_deploy(config)
     assert time.monotonic() - started < 1
     assert "ignoring a deploy's hold of 600 s" in capsys.readouterr().err
+
+
+def _tasks(items: list) -> list[dict]:
+    """Every task of a task file, blocks opened."""
+    found = []
+    for task in items or []:
+        found.append(task)
+        for key in ("block", "rescue", "always"):
+            found.extend(_tasks(task.get(key, [])))
+    return found
+
+
+def test_every_package_a_role_installs_comes_without_its_recommends():
+    """A host gets the packages its roles name and their dependencies, never what they recommend
+    (for Ruby that was a C toolchain: 171 packages instead of 53); what a role needs, it names."""
+    apt_tasks = [
+        (path.relative_to(ROOT), task)
+        for path in sorted(ROOT.glob("roles/*/tasks/*.yml"))
+        for task in _tasks(yaml.safe_load(path.read_text()))
+        if "ansible.builtin.apt" in task and task["ansible.builtin.apt"].get("name")
+    ]
+    assert len(apt_tasks) >= 15
+    assert [
+        str(path)
+        for path, task in apt_tasks
+        if task["ansible.builtin.apt"].get("install_recommends") is not False
+    ] == []
