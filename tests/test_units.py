@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -316,6 +317,41 @@ def test_two_farms_coming_up_at_once_share_one_moto(tmp_path):
         assert server.healthy()
     finally:
         server.stop()
+
+
+def test_a_running_moto_slow_to_answer_is_waited_for_not_replaced(tmp_path, monkeypatch):
+    """Under load moto may miss one health check: a second server would take the AWS API (and its
+    records) from every farm command using the first (a clean run's farm-ci stream failed so)."""
+    server = MotoServer(tmp_path)
+    server.dir.mkdir()
+    server.portfile.write_text("4567")
+    answers = iter([False, False, False, True])
+    monkeypatch.setattr(MotoServer, "pid", lambda self: 1234)
+    monkeypatch.setattr(MotoServer, "healthy", lambda self: next(answers))
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(MotoServer, "stop", lambda self: pytest.fail("stopped a live server"))
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("started a second server"))
+    assert server.ensure() == "http://127.0.0.1:4567"
+
+
+def test_a_dead_moto_is_replaced(tmp_path, monkeypatch):
+    server = MotoServer(tmp_path)
+    server.dir.mkdir()
+    server.portfile.write_text("4567")
+    monkeypatch.setattr(MotoServer, "pid", lambda self: None)
+    started = []
+
+    class Started(Exception):
+        pass
+
+    def popen(argv, **kwargs):
+        started.append(argv)
+        raise Started
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    with pytest.raises(Started):
+        server.ensure()
+    assert started and started[0][1:4] == ["-m", "moto.server", "-H"]
 
 
 CGROUP = "FARMHAND_LOCAL_CGROUP_PARENT"

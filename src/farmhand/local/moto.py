@@ -76,6 +76,10 @@ class MotoServer:
     def _ensure(self, timeout: float) -> str:
         if self.healthy():
             return self.endpoint
+        if self.pid() is not None and self._answers_within(timeout):
+            # Alive but slow to answer (a busy machine): replacing it would pull the AWS API from
+            # under every farm command using it, with the records they made.
+            return self.endpoint
         self.stop()
         try:
             import moto.server  # noqa: F401  (only to check it is installed)
@@ -102,6 +106,17 @@ class MotoServer:
                 return self.endpoint
             time.sleep(0.2)
         raise FarmError(f"moto did not answer on port {port} within {timeout:.0f}s")
+
+    def _answers_within(self, timeout: float) -> bool:
+        """The recorded, running server answers before TIMEOUT (False if it dies or stays silent)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pid() is None:
+                return False
+            if self.healthy():
+                return True
+            time.sleep(0.5)
+        return False
 
     def stop(self) -> None:
         terminate(self.pidfile)
