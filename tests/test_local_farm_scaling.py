@@ -97,6 +97,19 @@ def by_host() -> dict[str, dict[str, Any]]:
     return {p["host"]: p for p in processes()["by_host"]}
 
 
+def sidekiq_processes(host: str, seconds: float = 90) -> int:
+    """How many Sidekiq processes `farm ps` reads on HOST. A host too busy to answer one probe in
+    time is shown with the reason (`error`) instead of its counts: read it again, and say why if
+    it never answers."""
+    deadline = time.monotonic() + seconds
+    while True:
+        row = by_host()[host]
+        if "sidekiq_processes" in row:
+            return int(row["sidekiq_processes"])
+        assert time.monotonic() < deadline, f"farm ps could not read {host} for {seconds:.0f}s: {row}"
+        time.sleep(2)
+
+
 def farm_state() -> tuple[list[str], list[str]]:
     """The farm's containers and the running instances moto describes: compared before and after."""
     ec2 = aws("ec2")
@@ -217,7 +230,7 @@ def test_scale_worker_1_2_1_loses_no_job_on_the_host_that_leaves(deployed_app):
     assert "Deploying" in out
     # Converged and deployed before it takes work: its Sidekiq runs the current release, every
     # process the first host runs (the `books` one too, which may boot after the `default` one).
-    wanted = by_host()[first[0]]["sidekiq_processes"]
+    wanted = sidekiq_processes(first[0])
     booted = f"{wanted} Sidekiq processes on {added}"
     wait_for(lambda: by_host()[added].get("sidekiq_processes", 0) >= wanted, 180, booted)
     group = aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"farmhand-{FARM}-worker"])
