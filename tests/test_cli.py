@@ -142,6 +142,24 @@ def test_ps_refresh_sees_new_hosts_despite_the_cache(aws_env, fleet):
     assert [h["name"] for h in json.loads(refreshed.stdout)["hosts"]] == ["demo-web-1", "demo-web-2"]
 
 
+def test_a_cache_older_than_the_farms_instances_is_read_afresh(aws_env, fleet):
+    """The inventory's cache is one for the account: filled before another farm's instances ran
+    (two farms brought up side by side), it must not hide them, nor a farm's added host."""
+    fleet.add("demo", "web", "demo-web-1")
+    assert_ok(farm("ps", "-f", "demo", "--json", env=aws_env))  # the cache holds demo alone
+    fleet.add("other", "web", "other-web-1")
+    other = farm("ps", "-f", "other", "--json", env=aws_env)
+    assert_ok(other)
+    assert [h["name"] for h in json.loads(other.stdout)["hosts"]] == ["other-web-1"]
+    fleet.add("demo", "web", "demo-web-2")
+    demo = farm("ps", "-f", "demo", "--json", env=aws_env)
+    assert_ok(demo)
+    assert [h["name"] for h in json.loads(demo.stdout)["hosts"]] == ["demo-web-1", "demo-web-2"]
+    # ...and ansible-playbook, which reads the same cache after the CLI, finds them too.
+    groups = inventory_list(aws_env)
+    assert sorted(groups["farm_demo"]["hosts"]) == ["demo-web-1", "demo-web-2"]
+
+
 # -- the inventory, as ansible sees it -----------------------------------------------------------
 
 

@@ -66,6 +66,11 @@ def resolve(farm: str | None, refresh: bool = False, with_hosts: bool = True) ->
         return Target(project=project, farm=name, local=local, env=env)
     inventory: dict[str, Any] = inventory_list(project, env, refresh=refresh)
     hosts = farm_hosts(inventory, name)
+    if not refresh and {h.instance_id for h in hosts} != {i["InstanceId"] for i in running}:
+        # The inventory's cache (one for the account, kept 60 s) predates an instance that runs now
+        # or still lists one that is gone (another farm came up, ps:scale): read it afresh, which
+        # rewrites the cache for the ansible-playbook run that may follow.
+        hosts = farm_hosts(inventory_list(project, env, refresh=True), name)
     if not hosts:
         raise FarmError(f"the inventory finds no hosts in farm_{name}: check the instances' tags")
     return Target(project=project, farm=name, local=local, env=env, hosts=hosts)
