@@ -557,7 +557,9 @@ def test_psql_on_a_terminal_is_interactive_as_the_apps_user(local_farm):
     # pexpect gives `farm psql` a terminal (24x80), as an operator's shell does: ssh -t, psql's prompt.
     session = pexpect.spawn(FARM_BIN, ["psql", "-f", FARM], cwd=str(ROOT), encoding="utf-8", timeout=60)
     try:
-        session.expect_exact("bookshelf=> ")  # the prompt of a non-superuser
+        # Before its first output `farm psql` reads EC2 and the inventory afresh (ansible-inventory
+        # --flush-cache) and opens SSH: in a clean run with every stream busy that took over 60 s.
+        session.expect_exact("bookshelf=> ", timeout=180)  # the prompt of a non-superuser
         session.sendline("select current_user, 40 + 2 as answer;")
         session.expect(r"bookshelf\s+\|\s+42")
         session.expect_exact("bookshelf=> ")
