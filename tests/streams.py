@@ -145,7 +145,7 @@ def pump(stream: Stream, proc: subprocess.Popen[bytes], lock: threading.Lock) ->
             sys.stdout.flush()
 
 
-def test_cases(results: Path, stream: Stream) -> list[tuple[float, str, bool]]:
+def junit_cases(results: Path, stream: Stream) -> list[tuple[float, str, bool]]:
     """Each test case in the stream's JUnit XML files: its time, module::name, and whether it failed."""
     found = []
     for path in sorted(results.glob(f"{stream.name}*.xml")):
@@ -160,13 +160,13 @@ def test_cases(results: Path, stream: Stream) -> list[tuple[float, str, bool]]:
     return found
 
 
-def slowest_tests(results: Path, stream: Stream) -> list[tuple[float, str]]:
-    found = list(stream.timed) + [(seconds, name) for seconds, name, _ in test_cases(results, stream)]
+def slowest_tests(stream: Stream, cases: list[tuple[float, str, bool]]) -> list[tuple[float, str]]:
+    found = list(stream.timed) + [(seconds, name) for seconds, name, _ in cases]
     return sorted(found, reverse=True)[:SLOWEST]
 
 
-def failures(results: Path, stream: Stream) -> list[str]:
-    return stream.failed + [name for _, name, failed in test_cases(results, stream) if failed]
+def failures(stream: Stream, cases: list[tuple[float, str, bool]]) -> list[str]:
+    return stream.failed + [name for _, name, failed in cases if failed]
 
 
 def minutes(seconds: float) -> str:
@@ -175,18 +175,19 @@ def minutes(seconds: float) -> str:
 
 def summary(streams: list[Stream], results: Path, began: float) -> str:
     lines = ["", "=" * 30 + " make test: where the time went " + "=" * 30]
+    cases = {stream.name: junit_cases(results, stream) for stream in streams}  # each file read once
     for stream in sorted(streams, key=lambda s: s.ended - s.started, reverse=True):
         status = "passed" if stream.returncode == 0 else f"FAILED (exit {stream.returncode})"
         cpu = f"{stream.cpu_seconds / 60:6.1f} core-min" if stream.cpu_seconds is not None else ""
         lines.append(f"{stream.name:<14} {minutes(stream.ended - stream.started):>14} {cpu:>15}  {status}")
-        for seconds, what in slowest_tests(results, stream):
+        for seconds, what in slowest_tests(stream, cases[stream.name]):
             lines.append(f"{'':<16}{seconds:8.1f} s  {what}")
     used = [s.cpu_seconds for s in streams if s.cpu_seconds is not None]
     cpu = f"{sum(used) / 60:6.1f} core-min" if used else ""
     lines.append(f"{'total':<14} {minutes(time.monotonic() - began):>14} {cpu:>15}  (side by side)")
     for stream in streams:
         if stream.returncode != 0:
-            what = failures(results, stream)
+            what = failures(stream, cases[stream.name])
             lines.append(f"FAILED {stream.name}: {', '.join(what) if what else 'see its output above'}")
     return "\n".join(lines)
 

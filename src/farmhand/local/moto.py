@@ -74,11 +74,10 @@ class MotoServer:
             return self._ensure(timeout)
 
     def _ensure(self, timeout: float) -> str:
-        if self.healthy():
-            return self.endpoint
-        if self.pid() is not None and self._answers_within(timeout):
-            # Alive but slow to answer (a busy machine): replacing it would pull the AWS API from
-            # under every farm command using it, with the records they made.
+        # A recorded server that lives is waited for even if slow to answer (a busy machine):
+        # replacing it would pull the AWS API from under every farm command using it, with the
+        # records they made.
+        if self._answers_within(timeout):
             return self.endpoint
         self.stop()
         try:
@@ -108,7 +107,8 @@ class MotoServer:
         raise FarmError(f"moto did not answer on port {port} within {timeout:.0f}s")
 
     def _answers_within(self, timeout: float) -> bool:
-        """The recorded, running server answers before TIMEOUT (False if it dies or stays silent)."""
+        """The recorded server runs and answers before TIMEOUT (False at once if none runs, or once
+        it dies or has stayed silent)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.pid() is None:
