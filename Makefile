@@ -105,7 +105,7 @@ STREAMS := \
 	'molecule:2048:$(MAKE) --no-print-directory test-molecule' \
 	'farm-bk:2048:$(MAKE) --no-print-directory test-farm-backups'
 test: deps lint image ## Run every test
-	python tests/streams.py --results $(RESULTS) $(STREAMS)
+	python tests/streams.py --results $(RESULTS) --logs .farm/molecule $(STREAMS)
 
 # Day-to-day: the linters, the unit tests, and one molecule scenario or one whole-farm module.
 #   make test-quick SCENARIO=redis

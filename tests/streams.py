@@ -11,14 +11,16 @@ setsid) the weight of one process, and all containers shared one cgroup worth on
 
 Every line a stream prints is prefixed with its name. At the end: each stream's status and wall time,
 its slowest tests (pytest's JUnit XML files NAME*.xml in DIR, molecule's per-scenario lines), the
-total, and last (where a CI log's tail shows it) each failed stream with its failed tests and
-scenarios. Exits 1 if any stream failed.
+total, and last (where a CI log's tail shows it) each failed test and scenario on a line of its own
+with why it failed: the test's failure message, or the failed task, host and message of the
+scenario's log (LOGS/<scenario>.log). Exits 1 if any stream failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -36,6 +38,10 @@ GROUP = "farmhand-test"
 SLOWEST = 8
 SCENARIO_LINE = re.compile(r"^-----> molecule (\S+): passed in (\d+)s")
 SCENARIO_FAILED = re.compile(r"^-----> molecule (\S+): FAILED")
+REASON_CHARS = 240
+TASK_LINE = re.compile(r"^TASK \[(.*)\]")
+FATAL_LINE = re.compile(r"^(?:fatal|failed): \[([^\]]+)\]")
+MSG_LINE = re.compile(r"""^\s*"?msg"?: (.*)""")
 
 
 @dataclass
@@ -145,8 +151,9 @@ def pump(stream: Stream, proc: subprocess.Popen[bytes], lock: threading.Lock) ->
             sys.stdout.flush()
 
 
-def junit_cases(results: Path, stream: Stream) -> list[tuple[float, str, bool]]:
-    """Each test case in the stream's JUnit XML files: its time, module::name, and whether it failed."""
+def junit_cases(results: Path, stream: Stream) -> list[tuple[float, str, str | None]]:
+    """Each test case in the stream's JUnit XML files: its time, module::name, and why it failed
+    (None if it passed)."""
     found = []
     for path in sorted(results.glob(f"{stream.name}*.xml")):
         try:
@@ -155,25 +162,62 @@ def junit_cases(results: Path, stream: Stream) -> list[tuple[float, str, bool]]:
             continue
         for case in tree.iter("testcase"):
             module = case.get("classname", "").rsplit(".", 1)[-1]
-            failed = case.find("failure") is not None or case.find("error") is not None
-            found.append((float(case.get("time", "0") or 0), f"{module}::{case.get('name', '?')}", failed))
+            bad = case.find("failure")
+            bad = case.find("error") if bad is None else bad
+            why = None if bad is None else first_line(bad.get("message") or bad.text or "")
+            found.append((float(case.get("time", "0") or 0), f"{module}::{case.get('name', '?')}", why))
     return found
 
 
-def slowest_tests(stream: Stream, cases: list[tuple[float, str, bool]]) -> list[tuple[float, str]]:
+def first_line(text: str) -> str:
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "no message")
+    return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 3] + "..."
+
+
+def scenario_reason(log: str) -> str:
+    """Why a molecule scenario failed, from its log: the last failed task with its host and
+    message, else pytest's last FAILED line (testinfra), else molecule's last CRITICAL line."""
+    lines = log.splitlines()
+    task = None
+    found = None
+    for at, line in enumerate(lines):
+        if heading := TASK_LINE.match(line):
+            task = heading.group(1)
+        elif fatal := FATAL_LINE.match(line):
+            result = line.partition("=>")[2].strip()
+            try:  # the default callback's one-line JSON result
+                msg = str(json.loads(result).get("msg", result))
+            except (ValueError, AttributeError):  # the YAML callback's: msg on a line below
+                msg = next(
+                    (m.group(1) for later in lines[at : at + 40] if (m := MSG_LINE.match(later))), result
+                )
+            found = f"{task or 'a task'} on {fatal.group(1)}: {msg.strip()}"
+    if found is None:
+        found = next((line for line in reversed(lines) if line.startswith("FAILED ")), None)
+    if found is None:
+        found = next((line for line in reversed(lines) if "CRITICAL" in line), "see its output above")
+    return first_line(found)
+
+
+def slowest_tests(stream: Stream, cases: list[tuple[float, str, str | None]]) -> list[tuple[float, str]]:
     found = list(stream.timed) + [(seconds, name) for seconds, name, _ in cases]
     return sorted(found, reverse=True)[:SLOWEST]
 
 
-def failures(stream: Stream, cases: list[tuple[float, str, bool]]) -> list[str]:
-    return stream.failed + [name for _, name, failed in cases if failed]
+def failures(stream: Stream, cases: list[tuple[float, str, str | None]], logs: Path | None) -> list[str]:
+    """`name: why` for each failed scenario and test of the stream."""
+    found = []
+    for scenario in stream.failed:
+        log = _read(logs / f"{scenario.removeprefix('molecule ')}.log") if logs else ""
+        found.append(f"{scenario}: {scenario_reason(log)}")
+    return found + [f"{name}: {why}" for _, name, why in cases if why is not None]
 
 
 def minutes(seconds: float) -> str:
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
 
 
-def summary(streams: list[Stream], results: Path, began: float) -> str:
+def summary(streams: list[Stream], results: Path, began: float, logs: Path | None = None) -> str:
     lines = ["", "=" * 30 + " make test: where the time went " + "=" * 30]
     cases = {stream.name: junit_cases(results, stream) for stream in streams}  # each file read once
     for stream in sorted(streams, key=lambda s: s.ended - s.started, reverse=True):
@@ -187,14 +231,17 @@ def summary(streams: list[Stream], results: Path, began: float) -> str:
     lines.append(f"{'total':<14} {minutes(time.monotonic() - began):>14} {cpu:>15}  (side by side)")
     for stream in streams:
         if stream.returncode != 0:
-            what = failures(stream, cases[stream.name])
-            lines.append(f"FAILED {stream.name}: {', '.join(what) if what else 'see its output above'}")
+            what = failures(stream, cases[stream.name], logs)
+            lines.extend(f"FAILED {stream.name} {line}" for line in what)
+            if not what:
+                lines.append(f"FAILED {stream.name}: see its output above")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, required=True, help="where the streams write JUnit XML")
+    parser.add_argument("--logs", type=Path, help="where molecule scenarios write <scenario>.log")
     parser.add_argument("streams", nargs="+", type=parse_stream, metavar="NAME:WEIGHT:COMMAND")
     args = parser.parse_args(argv)
     streams: list[Stream] = args.streams
@@ -260,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if cgroups.usable:
         cgroups.remove()
-    print(summary(streams, args.results, began), flush=True)
+    print(summary(streams, args.results, began, args.logs), flush=True)
     return 0 if all(s.returncode == 0 for s in streams) else 1
 
 

@@ -82,8 +82,8 @@ def test_the_summary_lists_each_streams_time_cpu_and_slowest_tests(tmp_path):
     assert lines[-2].startswith("total") and lines[-1] == "FAILED molecule: see its output above"
 
 
-def test_the_summary_ends_with_each_failed_stream_and_its_failed_tests(tmp_path):
-    """A CI log keeps its tail: what failed is the last thing printed."""
+def test_the_summary_ends_with_each_failed_test_and_why(tmp_path):
+    """A CI log keeps its tail: what failed, and why, is the last thing printed."""
     jobs = streams.parse_stream("farm-jobs:4096:true")
     jobs.started, jobs.ended, jobs.returncode = 0.0, 100.0, 1
     (tmp_path / "farm-jobs.xml").write_text(
@@ -91,7 +91,7 @@ def test_the_summary_ends_with_each_failed_stream_and_its_failed_tests(tmp_path)
         '<testcase classname="tests.test_local_farm_workers" name="test_drain" time="9.0">'
         '<failure message="assert 0 == 1"/></testcase>'
         '<testcase classname="tests.test_local_farm_workers" name="test_scale" time="5.0">'
-        '<error message="setup failed"/></testcase>'
+        '<error message="failed on setup with &quot;TimeoutError&quot;&#10;more lines"/></testcase>'
         '<testcase classname="tests.test_local_farm_workers" name="test_ok" time="1.0"/>'
         "</testsuite></testsuites>"
     )
@@ -112,11 +112,25 @@ def test_the_summary_ends_with_each_failed_stream_and_its_failed_tests(tmp_path)
     ok = streams.parse_stream("python:1024:true")
     ok.started, ok.ended, ok.returncode = 0.0, 10.0, 0
 
-    lines = streams.summary([jobs, mol, lint, ok], tmp_path, began=0.0).splitlines()
+    logs = tmp_path / "molecule"
+    logs.mkdir()
+    (logs / "haproxy_lb.log").write_text(
+        "TASK [haproxy_lb : Install HAProxy] ***\n"
+        "ok: [lb]\n"
+        "TASK [Check the backends answer] ***\n"
+        "fatal: [lb]: FAILED! =>\n"
+        "    changed: false\n"
+        "    msg: Status code was 503 and not [200]: HTTP Error 503\n"
+        "CRITICAL Ansible return code was 2, command was: ansible-playbook\n"
+    )
 
-    assert lines[-3:] == [
-        "FAILED farm-jobs: test_local_farm_workers::test_drain, test_local_farm_workers::test_scale",
-        "FAILED molecule: molecule haproxy_lb",
+    lines = streams.summary([jobs, mol, lint, ok], tmp_path, began=0.0, logs=logs).splitlines()
+
+    assert lines[-4:] == [
+        "FAILED farm-jobs test_local_farm_workers::test_drain: assert 0 == 1",
+        'FAILED farm-jobs test_local_farm_workers::test_scale: failed on setup with "TimeoutError"',
+        "FAILED molecule molecule haproxy_lb: Check the backends answer on lb: "
+        "Status code was 503 and not [200]: HTTP Error 503",
         "FAILED lint: see its output above",
     ]
     assert mol.timed == [(60.0, "molecule redis")]
@@ -127,3 +141,25 @@ class _Lines:
 
     def __init__(self, lines):
         self.stdout = [f"{line}\n".encode() for line in lines]
+
+
+@pytest.mark.parametrize(
+    ("log", "reason"),
+    [
+        (
+            'TASK [redis : Start Redis] ***\nfatal: [redis]: FAILED! => {"changed": false, "msg": "no unit"}',
+            "redis : Start Redis on redis: no unit",
+        ),
+        (
+            "PLAY RECAP ***\nFAILED test_default.py::test_redis_answers[ansible://redis] - assert False\n",
+            "FAILED test_default.py::test_redis_answers[ansible://redis] - assert False",
+        ),
+        (
+            "CRITICAL Idempotence test failed because of the following tasks:\n* [redis] => redis : Config",
+            "CRITICAL Idempotence test failed because of the following tasks:",
+        ),
+        ("", "see its output above"),
+    ],
+)
+def test_a_failed_scenario_is_told_by_its_failed_task_its_testinfra_line_or_molecules_complaint(log, reason):
+    assert streams.scenario_reason(log) == reason
