@@ -173,11 +173,6 @@ def test_secrets_live_in_ssm_and_never_in_ansible_output(local_farm):
     assert userlist.stdout.strip() == "postgres:postgres 600"
 
 
-def test_converge_limited_to_a_role(local_farm):
-    web = farm("converge", "-f", FARM, "--role", "cron")
-    assert sorted(parse_recap(web.stdout.splitlines())) == ["ci-db-worker-cron-1"]
-
-
 def test_key_login_as_admin_with_sudo_still_works_after_hardening(local_farm):
     env = farm_env()
     ip = ec2_instances(env)["ci-web-1"]["ip"]

@@ -1,5 +1,6 @@
 """Drift on the local farm: a managed file changed behind Ansible's back on one web host is reported
-by `farm converge --check --json` as exactly that host and task, and a converge repairs it.
+by `farm converge --check --json` as exactly that host and task; a converge limited to the web role
+converges only the web hosts and repairs it; then check mode finds no drift on any host.
 
 Runs on the session's local farm (tests/farmlib.py); leaves it as it found it.
 """
@@ -13,7 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from farmlib import FARM, container, farm, first_with_role, on_host, run
+from farmlib import FARM, container, farm, first_with_role, hosts_with_role, on_host, run
+
+from farmhand.runner import parse_recap
 
 pytestmark = pytest.mark.farm
 
@@ -48,17 +51,7 @@ def web_host(converged_farm: None) -> Iterator[str]:
         assert restore.returncode == 0, restore.stderr
 
 
-def test_a_converged_farm_has_no_drift(converged_farm):
-    proc, report = check()
-    assert proc.returncode == 0, proc.stdout
-    assert report["status"] == "clean" and report["exit_code"] == 0
-    assert report["hosts"] == {} and report["changed"] == [] and report["failed"] == []
-    hosts = every_host()
-    assert report["checked"] == hosts
-    assert f"no drift: {len(hosts)} hosts match the playbooks" in proc.stderr
-
-
-def test_a_hand_edited_file_is_drift_on_that_host_and_task_until_a_converge(web_host):
+def test_a_hand_edited_file_is_drift_on_that_host_and_task_until_a_converge_of_its_role(web_host):
     appended = on_host(web_host, "sh", "-c", f"echo {shlex.quote(EDIT)} >> {SITE}")
     assert appended.returncode == 0, appended.stderr
 
@@ -74,9 +67,16 @@ def test_a_hand_edited_file_is_drift_on_that_host_and_task_until_a_converge(web_
     assert EDIT not in proc.stdout  # the report summarises the diff; contents stay out
     assert f"1 host drifted: {web_host} ({TASK[2]})" in proc.stderr
 
-    farm("converge", "-f", FARM)
+    # The repair, limited to a role: only that role's hosts are converged.
+    repair = farm("converge", "-f", FARM, "--role", "web")
+    assert sorted(parse_recap(repair.stdout.splitlines())) == sorted(hosts_with_role("web"))
     assert EDIT not in on_host(web_host, "cat", SITE).stdout
 
+    # The converged farm has no drift: every host was checked, none changed or failed.
     proc, report = check()
     assert proc.returncode == 0, proc.stdout
-    assert report["hosts"] == {}
+    assert report["status"] == "clean" and report["exit_code"] == 0
+    assert report["hosts"] == {} and report["changed"] == [] and report["failed"] == []
+    hosts = every_host()
+    assert report["checked"] == hosts
+    assert f"no drift: {len(hosts)} hosts match the playbooks" in proc.stderr

@@ -13,6 +13,7 @@ import secrets
 import shlex
 import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -82,11 +83,15 @@ def statuses(books: list[int]) -> dict[int, str]:
     return {int(i): s for i, s in (line.split("|") for line in rows.splitlines())}
 
 
-def wait_for(predicate: Any, seconds: float, what: str) -> None:
+def wait_for(predicate: Callable[[], Any], seconds: float, what: str | Callable[[], str]) -> Any:
+    """The predicate's first true value, asked every 2 s; fails after SECONDS saying WHAT (a
+    callable is asked then, to say what was last seen)."""
     deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, f"still not true after {seconds:.0f}s: {what}"
+    while not (value := predicate()):
+        if time.monotonic() >= deadline:
+            pytest.fail(f"still not true after {seconds:.0f}s: {what() if callable(what) else what}")
         time.sleep(2)
+    return value
 
 
 def processes() -> dict[str, Any]:
@@ -101,13 +106,14 @@ def sidekiq_processes(host: str, seconds: float = 90) -> int:
     """How many Sidekiq processes `farm ps` reads on HOST. A host too busy to answer one probe in
     time is shown with the reason (`error`) instead of its counts: read it again, and say why if
     it never answers."""
-    deadline = time.monotonic() + seconds
-    while True:
-        row = by_host()[host]
-        if "sidekiq_processes" in row:
-            return int(row["sidekiq_processes"])
-        assert time.monotonic() < deadline, f"farm ps could not read {host} for {seconds:.0f}s: {row}"
-        time.sleep(2)
+    seen: list[dict[str, Any]] = []
+
+    def answered() -> dict[str, Any] | None:
+        seen.append(by_host()[host])
+        return seen[-1] if "sidekiq_processes" in seen[-1] else None
+
+    row = wait_for(answered, seconds, lambda: f"farm ps reading {host}: {seen[-1]}")
+    return int(row["sidekiq_processes"])
 
 
 def farm_state() -> tuple[list[str], list[str]]:
@@ -232,7 +238,7 @@ def test_scale_worker_1_2_1_loses_no_job_on_the_host_that_leaves(deployed_app):
     # process the first host runs (the `books` one too, which may boot after the `default` one).
     wanted = sidekiq_processes(first[0])
     booted = f"{wanted} Sidekiq processes on {added}"
-    wait_for(lambda: by_host()[added].get("sidekiq_processes", 0) >= wanted, 180, booted)
+    wait_for(lambda: by_host()[added].get("sidekiq_processes", 0) >= wanted, 300, booted)
     group = aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"farmhand-{FARM}-worker"])
     assert group["AutoScalingGroups"][0]["DesiredCapacity"] == 2
 
@@ -241,7 +247,9 @@ def test_scale_worker_1_2_1_loses_no_job_on_the_host_that_leaves(deployed_app):
     books = [new_book(f"Scale-in {n}") for n in range(4)]
     for book in books:
         enqueue("HoldJob", [book, HOLD_SECONDS], "books")
-    wait_for(lambda: by_host()[added].get("sidekiq_busy", 0) >= 1, 60, f"a job runs on {added}")
+    # Each job holds its thread HOLD_SECONDS: one taken by the added host shows as busy that long.
+    running = f"a job runs on {added}"
+    wait_for(lambda: by_host()[added].get("sidekiq_busy", 0) >= 1, HOLD_SECONDS - 30, running)
     assert threads >= 4
 
     out = farm("ps:scale", "-f", FARM, "worker=1").stdout
