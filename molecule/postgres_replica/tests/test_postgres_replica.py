@@ -40,12 +40,12 @@ def test_a_row_written_on_the_primary_appears_on_the_follower(primary, follower)
     marker = f"row-{time.time_ns()}"
     sql(primary, "create table if not exists probe (v text)", db="bookshelf")
     sql(primary, f"insert into probe values ('{marker}')", db="bookshelf")
-    for _ in range(50):
-        if sql(follower, f"select count(*) from probe where v = '{marker}'", db="bookshelf") == "1":
-            break
+    # A hang guard in seconds, not in tries: under make test's load one query over SSH can take seconds.
+    deadline = time.monotonic() + 60
+    while sql(follower, f"select count(*) from probe where v = '{marker}'", db="bookshelf") != "1":
+        if time.monotonic() > deadline:
+            pytest.fail("the row never reached the follower in 60 s")
         time.sleep(0.1)
-    else:
-        pytest.fail("the row never reached the follower")
 
 
 def test_the_follower_refuses_writes(follower):
