@@ -31,6 +31,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from itertools import takewhile
 from pathlib import Path
 
 CGROUP_FS = Path("/sys/fs/cgroup")
@@ -187,10 +188,10 @@ def scenario_reason(log: str) -> str:
             result = line.partition("=>")[2].strip()
             try:  # the default callback's one-line JSON result
                 msg = str(json.loads(result).get("msg", result))
-            except (ValueError, AttributeError):  # the YAML callback's: msg on a line below
-                msg = next(
-                    (m.group(1) for later in lines[at : at + 40] if (m := MSG_LINE.match(later))), result
-                )
+            except (ValueError, AttributeError):  # the YAML callback's: msg in the indented block below
+                block = takewhile(lambda later: later.startswith(" ") or not later.strip(), lines[at + 1 :])
+                said = (m.group(1) for later in block if (m := MSG_LINE.match(later)))
+                msg = next(said, result or "no message")
             found = f"{task or 'a task'} on {fatal.group(1)}: {msg.strip()}"
     if found is None:
         found = next((line for line in reversed(lines) if line.startswith("FAILED ")), None)

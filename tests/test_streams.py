@@ -158,6 +158,11 @@ class _Lines:
             "CRITICAL Idempotence test failed because of the following tasks:\n* [redis] => redis : Config",
             "CRITICAL Idempotence test failed because of the following tasks:",
         ),
+        (
+            "TASK [Wait for the port] ***\nfatal: [lb]: FAILED! =>\n    changed: false\n"
+            "TASK [Later] ***\nok: [lb] =>\n    msg: a later task's message\n",
+            "Wait for the port on lb: no message",
+        ),
         ("", "see its output above"),
     ],
 )
