@@ -23,14 +23,17 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FARM = os.environ.get("FARMHAND_TEST_FARM", "ci")
@@ -53,6 +56,18 @@ def run(
         timeout=timeout,
         input=input,
     )
+
+
+def wait_for(predicate: Callable[[], Any], seconds: float, what: str | Callable[[], str]) -> Any:
+    """The predicate's first true value, asked every 2 s; fails the test after SECONDS saying WHAT
+    (a callable is asked then, to say what was last seen). The farm tests' one way to wait for a
+    state: a deadline in seconds sized for a loaded machine, never a number of tries."""
+    deadline = time.monotonic() + seconds
+    while not (value := predicate()):
+        if time.monotonic() >= deadline:
+            pytest.fail(f"still not true after {seconds:.0f}s: {what() if callable(what) else what}")
+        time.sleep(2)
+    return value
 
 
 def farm(*args: str, ok: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess[str]:

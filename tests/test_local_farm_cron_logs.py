@@ -29,22 +29,13 @@ from farmlib import (
     hosts_with_role,
     on_host,
     start_job,
+    wait_for,
 )
 
 pytestmark = pytest.mark.farm
 
 RECEIVED = "/var/log/remote/papertrail.log"
 MAILDIR = "/var/mail/sink/new"
-
-
-def eventually(check, timeout: float = 90.0, every: float = 2.0):
-    """CHECK's first truthy answer within TIMEOUT seconds, else its last answer (what arrived)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = check()
-        if answer or time.monotonic() > deadline:
-            return answer
-        time.sleep(every)
 
 
 def process_group(pgid: int) -> str:
@@ -128,7 +119,9 @@ def test_a_failing_job_exits_with_its_status_and_mails_its_recipients(deployed_a
     failed = farm("cron:run", "-f", FARM, "always-fails", ok=False)
     assert failed.returncode == 3, failed.stdout + failed.stderr
     assert "cannot reach the partner API" in failed.stdout + failed.stderr
-    new = eventually(lambda: set(on_host(cron_host, "ls", MAILDIR).stdout.split()) - before, timeout=30)
+    new = wait_for(
+        lambda: set(on_host(cron_host, "ls", MAILDIR).stdout.split()) - before, 30, f"a new mail in {MAILDIR}"
+    )
     assert len(new) == 1, new
     mail = email.message_from_string(on_host(cron_host, "cat", f"{MAILDIR}/{new.pop()}").stdout)
     assert mail["To"] == "oncall@farmhand.invalid"
@@ -164,7 +157,7 @@ def test_every_hosts_lines_reach_the_logs_receiver_over_tls(deployed_app):
     def arrived() -> bool:
         return wanted <= set(received().splitlines())
 
-    assert eventually(arrived), wanted - set(received().splitlines())
+    wait_for(arrived, 90, lambda: f"lines not received: {sorted(wanted - set(received().splitlines()))}")
     # The receiver takes TLS only: the senders' connections are to its TLS port.
     assert on_host(first_with_role("logs"), "ss", "-Htn", "state", "established", "sport", "= :6514").stdout
 
@@ -172,8 +165,7 @@ def test_every_hosts_lines_reach_the_logs_receiver_over_tls(deployed_app):
 def test_the_apps_log_files_arrive_under_their_program_names(deployed_app):
     marker = uuid.uuid4().hex[:12]
     assert get(f"{app_url()}/books?probe={marker}")[0] == 200
-    lines = eventually(lambda: [ln for ln in received().splitlines() if marker in ln])
-    assert lines, f"no line with {marker} arrived"
+    lines = wait_for(lambda: [ln for ln in received().splitlines() if marker in ln], 90, f"line {marker}")
     assert any(ln.split()[0] in hosts_with_role("web") and ln.split()[1] == "rails:" for ln in lines), lines
     # The other processes' lines come through the journal under their own names: Sidekiq's on the
     # worker host (it logs each start, and every deploy started new processes), the scheduled

@@ -13,11 +13,10 @@ import secrets
 import shlex
 import subprocess
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from farmlib import FARM, aws, farm, farm_containers, first_with_role, hosts_with_role, on_host
+from farmlib import FARM, aws, farm, farm_containers, first_with_role, hosts_with_role, on_host, wait_for
 
 pytestmark = pytest.mark.farm
 
@@ -81,17 +80,6 @@ def enqueue(job: str, args: list[Any], queue: str) -> None:
 def statuses(books: list[int]) -> dict[int, str]:
     rows = sql(f"select id, status from books where id in ({','.join(map(str, books))})")
     return {int(i): s for i, s in (line.split("|") for line in rows.splitlines())}
-
-
-def wait_for(predicate: Callable[[], Any], seconds: float, what: str | Callable[[], str]) -> Any:
-    """The predicate's first true value, asked every 2 s; fails after SECONDS saying WHAT (a
-    callable is asked then, to say what was last seen)."""
-    deadline = time.monotonic() + seconds
-    while not (value := predicate()):
-        if time.monotonic() >= deadline:
-            pytest.fail(f"still not true after {seconds:.0f}s: {what() if callable(what) else what}")
-        time.sleep(2)
-    return value
 
 
 def processes() -> dict[str, Any]:

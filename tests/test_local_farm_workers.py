@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -40,6 +39,7 @@ from farmlib import (
     git,
     on_host,
     run,
+    wait_for,
 )
 
 pytestmark = pytest.mark.farm
@@ -80,14 +80,14 @@ def book(book_id: int) -> dict[str, Any]:
 
 
 def wait_for_status(book_id: int, wanted: str, seconds: float) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while True:
+    """The book's record once its status is WANTED; a book that failed fails the test at once."""
+
+    def reached() -> dict[str, Any] | None:
         record = book(book_id)
-        if record["status"] == wanted:
-            return record
         assert record["status"] != "failed", record
-        assert time.monotonic() < deadline, f"book {book_id} is still {record['status']} after {seconds}s"
-        time.sleep(2)
+        return record if record["status"] == wanted else None
+
+    return wait_for(reached, seconds, lambda: f"book {book_id} {wanted}: it is {book(book_id)['status']}")
 
 
 # -- the worker host: Redis through the app's environment, the Sidekiq processes -------------------
@@ -134,17 +134,13 @@ def running(host: str) -> str:
 
 def wait_quiet(host: str, unit: str, seconds: float = 60) -> None:
     """Sidekiq shows "stopping" in its title at its next heartbeat (5 s) once quieted."""
-    deadline = time.monotonic() + seconds
-    while " stopping" not in units(host).get(unit, ""):
-        assert time.monotonic() < deadline, f"{unit} is not quiet: {units(host)}"
-        time.sleep(2)
+    wait_for(
+        lambda: " stopping" in units(host).get(unit, ""), seconds, lambda: f"{unit} quiet: {units(host)}"
+    )
 
 
 def wait_gone(host: str, unit: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while unit in units(host):
-        assert time.monotonic() < deadline, f"{unit} has not exited: {units(host)}"
-        time.sleep(2)
+    wait_for(lambda: unit not in units(host), seconds, lambda: f"{unit} exited: {units(host)}")
 
 
 def never_retried(host: str) -> None:
