@@ -84,8 +84,8 @@ demo: deps ## Bring up the local demo farm, converge it and deploy the sample ap
 	@echo "  Tear down:  farm local down -f $(DEMO_FARM)"
 
 lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint (the CI workflows)
-	ruff check src tests bench molecule
-	ruff format --check src tests bench molecule
+	ruff check src tests bench molecule roles
+	ruff format --check src tests bench molecule roles
 	yamllint --strict .
 	ansible-lint --profile production
 	actionlint

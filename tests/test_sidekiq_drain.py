@@ -1,7 +1,7 @@
 """The worker hosts' drain on a scale-in by the Auto Scaling group (sidekiq_metrics, `--drain`).
 
-The role's script is rendered by Ansible with the role's defaults, then run as the drain's systemd
-unit runs it, against:
+The role's script is installed and its settings written by Ansible with the role's defaults (its
+copy and template), then it is run as the drain's systemd unit runs it, against:
 - a fake instance metadata service on 127.0.0.1 (IMDSv2: a token first, then the target lifecycle
   state and the instance id);
 - moto for Auto Scaling, behind a small proxy that answers the two calls moto 5.2 does not
@@ -170,16 +170,21 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def render(tmp_path: Path, imds_url: str, ctl: Path) -> Path:
-    """The role's script, rendered by Ansible's template module with the role's defaults."""
+def render(tmp_path: Path, imds_url: str, ctl: Path) -> tuple[Path, Path]:
+    """The role's script and its settings, as Ansible's copy and template modules install them with
+    the role's defaults."""
     script = tmp_path / "farmhand-sidekiq-stats"
+    config = tmp_path / "stats.json"
     playbook = tmp_path / "render.yml"
     playbook.write_text(
         "- hosts: localhost\n  connection: local\n  gather_facts: false\n"
         f"  vars_files: [{ROLE / 'defaults/main.yml'}, {ROLE / 'vars/main.yml'}]\n"
-        "  tasks:\n    - name: Render the script\n      ansible.builtin.template:\n"
-        f"        src: {ROLE / 'templates/farmhand-sidekiq-stats.py.j2'}\n"
+        "  tasks:\n    - name: Install the script\n      ansible.builtin.copy:\n"
+        f"        src: {ROLE / 'files/farmhand-sidekiq-stats.py'}\n"
         f"        dest: {script}\n        mode: '0755'\n"
+        "    - name: Write its settings\n      ansible.builtin.template:\n"
+        f"        src: {ROLE / 'templates/farmhand-sidekiq-stats.json.j2'}\n"
+        f"        dest: {config}\n        mode: '0644'\n"
     )
     extra = {
         "sidekiq_metrics_farm": "drain",
@@ -200,7 +205,7 @@ def render(tmp_path: Path, imds_url: str, ctl: Path) -> Path:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return script
+    return script, config
 
 
 class Host:
@@ -217,9 +222,10 @@ class Host:
         (lib / "redis.py").write_text(FAKE_REDIS)
         self.state = tmp_path / "redis.json"
         self.sidekiq([])
-        self.script = render(tmp_path, imds_url, self.ctl)
+        self.script, config = render(tmp_path, imds_url, self.ctl)
         self.env = {
             **aws_env,
+            "FARMHAND_SIDEKIQ_STATS_CONFIG": str(config),
             "PYTHONPATH": str(lib),
             "FAKE_REDIS_STATE": str(self.state),
             "REDIS_URL": "redis://127.0.0.1:1/0",
@@ -387,7 +393,7 @@ def test_the_example_worker_policy_allows_exactly_what_the_worker_hosts_call():
         assert statement["Effect"] == "Allow"
         actions = statement["Action"]
         allowed |= {actions} if isinstance(actions, str) else set(actions)
-    script = (ROLE / "templates/farmhand-sidekiq-stats.py.j2").read_text()
+    script = (ROLE / "files/farmhand-sidekiq-stats.py").read_text()
     # Every method called on a client in the script that is an operation of an AWS service a host
     # might call (the Redis client's calls are none).
     session = boto3.session.Session(region_name=REGION)

@@ -38,6 +38,7 @@ import threading
 import time
 from email.message import EmailMessage
 from pathlib import Path
+from typing import BinaryIO
 
 CONFIG = Path(os.environ.get("FARMHAND_CRON_CONFIG", "/etc/farmhand/cron.json"))
 EX_USAGE = 2
@@ -219,7 +220,7 @@ class Lock:
         self.file.flush()
 
 
-def copy_output(pipe: int, log, echo: bool) -> None:
+def copy_output(pipe: int, log: BinaryIO, echo: bool) -> None:
     """Copy the job's output to its log and, streamed, to our stdout."""
     out = sys.stdout.buffer
     while True:

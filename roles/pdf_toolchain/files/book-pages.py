@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-{{ ansible_managed | comment }}
+# Installed by Ansible (role pdf_toolchain): local changes are overwritten.
 """book-pages: render an HTML or EPUB (XHTML) chapter at a viewport and print its height in pixels
 and how many pages of that viewport it fills, as one line of JSON:
 
@@ -10,7 +10,12 @@ and how many pages of that viewport it fills, as one line of JSON:
 Renderers: chromium (Debian's, headless: the maintained one) and phantomjs (2.1.1, what the
 book jobs were first written for). Exit codes: 0 measured, 2 bad arguments or unreadable file,
 3 the renderer failed or took longer than --timeout seconds.
+
+Python 3 standard library only. The renderers' paths, Chromium's flags and the defaults are the
+JSON file the role writes.
 """
+
+from __future__ import annotations
 
 import argparse
 import html
@@ -23,11 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-RENDERERS = {"chromium": {{ __pdf_toolchain_chromium_binary | to_json }}, "phantomjs": {{ pdf_toolchain_phantomjs_link | to_json }}}
-CHROMIUM_FLAGS = {{ pdf_toolchain_chromium_flags | to_json }}
-DEFAULT_RENDERER = {{ pdf_toolchain_book_pages_renderer | to_json }}
-DEFAULT_VIEWPORT = {{ pdf_toolchain_book_pages_viewport | to_json }}
-DEFAULT_TIMEOUT = {{ pdf_toolchain_book_pages_timeout | int }}
+CONFIG = Path(os.environ.get("BOOK_PAGES_CONFIG", "/etc/book-pages.json"))
 
 # The document's full height once laid out (the larger of the root's and the body's).
 HEIGHT_JS = (
@@ -47,27 +48,37 @@ page.open(system.args[1], function (status) {
     phantom.exit(3);
   }
   window.setTimeout(function () {
-    system.stdout.writeLine(page.evaluate(function () { return %s; }));
+    system.stdout.writeLine(page.evaluate(function () { return HEIGHT_JS; }));
     phantom.exit(0);
   }, 50);
 });
-""" % HEIGHT_JS
+""".replace("HEIGHT_JS", HEIGHT_JS)
 
 
 class Failure(Exception):
-    def __init__(self, message, code):
+    def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
 
 
-def viewport(value):
+def load_config() -> dict:
+    """The role's settings: renderers (name -> binary), chromium_flags, renderer, viewport, timeout."""
+    try:
+        return json.loads(CONFIG.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise Failure(f"no configuration at {CONFIG}: is the pdf_toolchain role applied?", 2) from None
+    except PermissionError:
+        raise Failure(f"cannot read {CONFIG}", 2) from None
+
+
+def viewport(value: str) -> tuple[int, int]:
     match = re.fullmatch(r"([1-9][0-9]{1,4})x([1-9][0-9]{1,4})", value)
     if not match:
         raise argparse.ArgumentTypeError(f"viewport must be WIDTHxHEIGHT in pixels, not {value!r}")
     return int(match.group(1)), int(match.group(2))
 
 
-def run(cmd, timeout):
+def run(cmd: list[str], timeout: int) -> str:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -80,7 +91,7 @@ def run(cmd, timeout):
     return proc.stdout
 
 
-def with_probe(source, chapter):
+def with_probe(source: str, chapter: Path) -> str:
     """The chapter with a <base> (so its relative images and styles still load from its directory)
     and a script that writes the laid-out height onto the root element once everything loaded."""
     base = f'<base href="{html.escape(chapter.parent.as_uri())}/">'
@@ -100,20 +111,27 @@ def with_probe(source, chapter):
     return source[:body_end] + script + source[body_end:]
 
 
-def chromium_height(chapter, width, height, timeout):
+def chromium_height(config: dict, chapter: Path, width: int, height: int, timeout: int) -> int:
     source = chapter.read_text(encoding="utf-8", errors="replace")
     with tempfile.TemporaryDirectory(prefix="book-pages-") as tmp:
         # Always parsed as HTML (an XHTML chapter's markup is HTML too); its own directory stays
         # its base, through <base>.
         probe = Path(tmp) / "chapter.html"
         probe.write_text(with_probe(source, chapter), encoding="utf-8")
-        flags = list(CHROMIUM_FLAGS)
+        flags = list(config["chromium_flags"])
         if os.geteuid() == 0 and "--no-sandbox" not in flags:
             flags.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
         dom = run(
-            [RENDERERS["chromium"], *flags, f"--user-data-dir={tmp}/profile", f"--window-size={width},{height}",
-             "--virtual-time-budget=10000", "--run-all-compositor-stages-before-draw", "--dump-dom",
-             probe.as_uri()],
+            [
+                config["renderers"]["chromium"],
+                *flags,
+                f"--user-data-dir={tmp}/profile",
+                f"--window-size={width},{height}",
+                "--virtual-time-budget=10000",
+                "--run-all-compositor-stages-before-draw",
+                "--dump-dom",
+                probe.as_uri(),
+            ],
             timeout,
         )
     found = re.search(MARK + r'="([0-9]+)"', dom)
@@ -122,13 +140,19 @@ def chromium_height(chapter, width, height, timeout):
     return int(found.group(1))
 
 
-def phantomjs_height(chapter, width, height, timeout):
+def phantomjs_height(config: dict, chapter: Path, width: int, height: int, timeout: int) -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".js", prefix="book-pages-") as script:
         script.write(PHANTOM_SCRIPT)
         script.flush()
         out = run(
-            [RENDERERS["phantomjs"], "--local-to-remote-url-access=false", script.name, chapter.as_uri(),
-             str(width), str(height)],
+            [
+                config["renderers"]["phantomjs"],
+                "--local-to-remote-url-access=false",
+                script.name,
+                chapter.as_uri(),
+                str(width),
+                str(height),
+            ],
             timeout,
         )
     try:
@@ -137,14 +161,25 @@ def phantomjs_height(chapter, width, height, timeout):
         raise Failure(f"phantomjs printed no height: {out.strip()[:200]!r}", 3) from None
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config = load_config()
+    except Failure as failure:
+        print(f"book-pages: {failure}", file=sys.stderr)
+        return failure.code
     parser = argparse.ArgumentParser(prog="book-pages", description=__doc__.split("\n\n")[0])
     parser.add_argument("chapter", help="the HTML or XHTML file of one chapter")
-    parser.add_argument("--renderer", choices=sorted(RENDERERS), default=DEFAULT_RENDERER)
-    parser.add_argument("--viewport", type=viewport, default=viewport(DEFAULT_VIEWPORT),
-                        help=f"WIDTHxHEIGHT in pixels (default {DEFAULT_VIEWPORT})")
+    parser.add_argument("--renderer", choices=sorted(config["renderers"]), default=config["renderer"])
+    parser.add_argument(
+        "--viewport",
+        type=viewport,
+        default=viewport(config["viewport"]),
+        help=f"WIDTHxHEIGHT in pixels (default {config['viewport']})",
+    )
     parser.add_argument("--page-height", type=int, help="pixels per page (default: the viewport's height)")
-    parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds (default %(default)s)")
+    parser.add_argument(
+        "--timeout", type=int, default=config["timeout"], help="seconds (default %(default)s)"
+    )
     args = parser.parse_args(argv)
 
     chapter = Path(args.chapter).resolve()
@@ -158,7 +193,7 @@ def main(argv=None):
         return 2
     measure = chromium_height if args.renderer == "chromium" else phantomjs_height
     try:
-        rendered = measure(chapter, width, height, args.timeout)
+        rendered = measure(config, chapter, width, height, args.timeout)
     except Failure as failure:
         print(f"book-pages: {failure}", file=sys.stderr)
         return failure.code

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-{{ ansible_managed | comment }}
+# Installed by Ansible (role sidekiq_metrics): local changes are overwritten.
 """The farm's Sidekiq queues as Redis holds them, for `farm ps` and CloudWatch.
 
     farmhand-sidekiq-stats            JSON: queued jobs per queue, oldest job's age, processes
@@ -15,7 +15,12 @@ to track.
 
 The drain reads the instance's target lifecycle state from the instance metadata service (IMDSv2).
 Where that does not answer (not on EC2, or not in an Auto Scaling group) it does nothing.
+
+Python 3 standard library, boto3 and redis-py (Debian's). The settings (the app's env file, the
+metadata service, the lifecycle hook, the drain command) are the JSON file the role writes.
 """
+
+from __future__ import annotations
 
 import argparse
 import json
@@ -28,31 +33,41 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-ENV_FILE = {{ sidekiq_metrics_env_file | string | to_json }}
-REDIS_URL_VAR = {{ sidekiq_metrics_redis_url_var | string | to_json }}
+CONFIG = Path(os.environ.get("FARMHAND_SIDEKIQ_STATS_CONFIG", "/etc/farmhand-sidekiq-metrics/stats.json"))
 _LINE = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*)="(.*)"$')
-IMDS_URL = {{ sidekiq_metrics_imds_url | string | to_json }}
-LIFECYCLE_HOOK = {{ sidekiq_metrics_lifecycle_hook | string | to_json }}
-AUTOSCALING_GROUP = {{ sidekiq_metrics_autoscaling_group | string | to_json }}
-DRAIN_COMMAND = {{ sidekiq_metrics_drain_command | map('string') | list | to_json }}
 IMDS_TIMEOUT = 2
 log = logging.getLogger("farmhand-sidekiq-stats")
 
 
-def redis_url():
+def load_config() -> dict:
+    """The role's settings: env_file, redis_url_var, imds_url, lifecycle_hook, autoscaling_group,
+    drain_command."""
+    try:
+        return json.loads(CONFIG.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        sys.exit(f"farmhand-sidekiq-stats: no configuration at {CONFIG}: is sidekiq_metrics applied?")
+    except PermissionError:
+        sys.exit(f"farmhand-sidekiq-stats: cannot read {CONFIG}: run as root or as the app's group")
+
+
+def redis_url(config: dict) -> str:
     """The Redis URL: from the environment, else from the app's env file (KEY="value" lines)."""
-    if os.environ.get(REDIS_URL_VAR):
-        return os.environ[REDIS_URL_VAR]
-    with open(ENV_FILE, encoding="utf-8") as handle:
+    env_file, var = config["env_file"], config["redis_url_var"]
+    if os.environ.get(var):
+        return os.environ[var]
+    with open(env_file, encoding="utf-8") as handle:
         for line in handle:
             match = _LINE.match(line.rstrip("\n"))
-            if match and match[1] == REDIS_URL_VAR:
+            if match and match[1] == var:
                 return re.sub(r"\\(.)", r"\1", match[2])
-    sys.exit(f"farmhand-sidekiq-stats: no {REDIS_URL_VAR} in {ENV_FILE}")
+    sys.exit(f"farmhand-sidekiq-stats: no {var} in {env_file}")
 
 
-def read_stats(client):
+def read_stats(client: Any) -> dict:
     now = time.time()
     queued, oldest = {}, {}
     for name in sorted(q.decode() for q in client.smembers("queues")):
@@ -95,14 +110,14 @@ def read_stats(client):
     }
 
 
-def aws_client(service):
+def aws_client(service: str) -> Any:
     import boto3
 
     endpoint = os.environ.get("FARMHAND_METRICS_ENDPOINT_URL") or None
     return boto3.client(service, endpoint_url=endpoint)
 
 
-def publish(stats):
+def publish(stats: dict) -> None:
     dimensions = [
         {"Name": "farm", "Value": os.environ["FARMHAND_METRICS_FARM"]},
         {"Name": "role", "Value": os.environ.get("FARMHAND_METRICS_ROLE", "worker")},
@@ -122,14 +137,10 @@ def publish(stats):
     )
 
 
-def imds(path, token=None, method="GET"):
+def imds(base: str, path: str, token: str | None = None, method: str = "GET") -> str | None:
     """One answer of the instance metadata service (IMDSv2), or None where it does not answer."""
-    headers = (
-        {"X-aws-ec2-metadata-token": token}
-        if token
-        else {"X-aws-ec2-metadata-token-ttl-seconds": "60"}
-    )
-    request = urllib.request.Request(IMDS_URL.rstrip("/") + path, method=method, headers=headers)
+    headers = {"X-aws-ec2-metadata-token": token} if token else {"X-aws-ec2-metadata-token-ttl-seconds": "60"}
+    request = urllib.request.Request(base.rstrip("/") + path, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=IMDS_TIMEOUT) as response:
             return response.read().decode().strip()
@@ -137,43 +148,43 @@ def imds(path, token=None, method="GET"):
         return None
 
 
-def lifecycle_target():
+def lifecycle_target(base: str) -> tuple[str, str] | None:
     """(target lifecycle state, instance id) of this instance, or None off EC2 or outside a group."""
-    token = imds("/latest/api/token", method="PUT")
+    token = imds(base, "/latest/api/token", method="PUT")
     if not token:
         return None
-    state = imds("/latest/meta-data/autoscaling/target-lifecycle-state", token)
-    instance_id = imds("/latest/meta-data/instance-id", token)
+    state = imds(base, "/latest/meta-data/autoscaling/target-lifecycle-state", token)
+    instance_id = imds(base, "/latest/meta-data/instance-id", token)
     if not state or not instance_id:
         return None
     return state, instance_id
 
 
-def host_processes(stats, hostname):
+def host_processes(stats: dict, hostname: str) -> list[dict]:
     """This host's Sidekiq processes, as their heartbeats in Redis describe them."""
     return [p for p in stats["processes"] if p["hostname"] == hostname]
 
 
-def group_of(client, instance_id):
-    if AUTOSCALING_GROUP:
-        return AUTOSCALING_GROUP
+def group_of(client: Any, instance_id: str, group: str) -> str:
+    if group:
+        return group
     found = client.describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]
     if not found:
         sys.exit(f"farmhand-sidekiq-stats: {instance_id} is in no Auto Scaling group")
     return found[0]["AutoScalingGroupName"]
 
 
-def quiet():
+def quiet(command: list[str]) -> bool:
     """Quiet this host's Sidekiq processes: each takes no new job and exits once its jobs finish."""
-    done = subprocess.run(DRAIN_COMMAND, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
-        log.error("%s failed (%d): %s", " ".join(DRAIN_COMMAND), done.returncode, done.stderr.strip())
+        log.error("%s failed (%d): %s", " ".join(command), done.returncode, done.stderr.strip())
     return done.returncode == 0
 
 
-def drain(client_for_redis):
+def drain(config: dict, client_for_redis: Callable[[], Any]) -> str:
     """One step of the drain (the timer runs it every few seconds); what it did, as a word."""
-    target = lifecycle_target()
+    target = lifecycle_target(config["imds_url"])
     if target is None:
         log.debug("no instance metadata service: not on EC2, nothing to drain")
         return "none"
@@ -183,15 +194,15 @@ def drain(client_for_redis):
     mine = host_processes(read_stats(client_for_redis()), socket.gethostname())
     client = aws_client("autoscaling")
     action = {
-        "LifecycleHookName": LIFECYCLE_HOOK,
-        "AutoScalingGroupName": group_of(client, instance_id),
+        "LifecycleHookName": config["lifecycle_hook"],
+        "AutoScalingGroupName": group_of(client, instance_id, config["autoscaling_group"]),
         "InstanceId": instance_id,
     }
     taking = [p for p in mine if not p["quiet"]]
     busy = sum(p["busy"] for p in mine)
     if taking:
         # Their heartbeats in Redis show the quiet state a few seconds later: the next step reads it.
-        quiet()
+        quiet(config["drain_command"])
         client.record_lifecycle_action_heartbeat(**action)
         log.info("%s is leaving its group: quieted %d Sidekiq processes", instance_id, len(taking))
         return "quieted"
@@ -204,13 +215,13 @@ def drain(client_for_redis):
     return "completed"
 
 
-def redis_client():
+def redis_client(config: dict) -> Any:
     import redis
 
-    return redis.Redis.from_url(redis_url(), socket_timeout=10)
+    return redis.Redis.from_url(redis_url(config), socket_timeout=10)
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--publish", action="store_true", help="put the figures into CloudWatch")
@@ -221,15 +232,16 @@ def main():
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="farmhand-sidekiq-stats: %(message)s")
     log.setLevel(logging.DEBUG if args.debug else logging.INFO)
+    config = load_config()
     if args.drain:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            drain(redis_client)
+            drain(config, lambda: redis_client(config))
         except (BotoCoreError, ClientError) as exc:
             sys.exit(f"farmhand-sidekiq-stats: the drain failed: {exc}")
         return
-    stats = read_stats(redis_client())
+    stats = read_stats(redis_client(config))
     if args.publish:
         publish(stats)
     print(json.dumps(stats, sort_keys=True))
