@@ -52,6 +52,7 @@ class Stream:
     command: str
     dirs: list[Path] = field(default_factory=list)  # the stream's cgroup, in each hierarchy
     cpu_seconds: float | None = None
+    cpu_base: float = 0.0  # what its cgroup had counted before it started (a busy leftover's)
     started: float = 0.0
     ended: float = 0.0
     returncode: int | None = None
@@ -100,13 +101,21 @@ class Cgroups:
             (stream.dirs[0] / "cpu.shares").write_text(str(stream.weight))
         else:
             (stream.dirs[0] / "cpu.weight").write_text(str(max(1, min(10000, stream.weight * 100 // 1024))))
+        # A cgroup an earlier run could not remove (a process of its was still there, an SSH master
+        # connection lingering) keeps counting from where it was: the stream's CPU is what it adds.
+        stream.cpu_base = self.usage(stream) or 0.0
 
     def join_command(self, stream: Stream) -> str:
         """Shell that moves the stream's shell into its cgroups (its children follow)."""
         return " && ".join(f"echo $$ > {d / 'cgroup.procs'}" for d in stream.dirs)
 
-    def usage(self, stream: Stream) -> float | None:
+    def used(self, stream: Stream) -> float | None:
         """CPU seconds the stream used, its containers included (read before its cgroups go)."""
+        usage = self.usage(stream)
+        return None if usage is None else usage - stream.cpu_base
+
+    def usage(self, stream: Stream) -> float | None:
+        """CPU seconds its cgroup has counted since it was made."""
         if self.v1:
             text = _read(stream.dirs[1] / "cpuacct.usage").strip()
             return int(text) / 1e9 if text.isdigit() else None
@@ -296,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                 stream.returncode = proc.returncode
                 stream.ended = time.monotonic()
                 if stream.dirs:
-                    stream.cpu_seconds = cgroups.usage(stream)
+                    stream.cpu_seconds = cgroups.used(stream)
                 with lock:
                     print(
                         f"-----> {stream.name}: {'passed' if proc.returncode == 0 else 'FAILED'} "

@@ -51,7 +51,18 @@ def test_v1_streams_get_a_weight_and_their_usage_is_read(tmp_path):
         f" && echo $$ > {tmp_path}/cpuacct/farmhand-test/molecule/cgroup.procs"
     )
     (tmp_path / "cpuacct/farmhand-test/molecule/cpuacct.usage").write_text("90000000000\n")
-    assert cgroups.usage(stream) == 90.0
+    assert cgroups.used(stream) == 90.0
+
+
+def test_a_cgroup_left_by_an_earlier_run_counts_only_what_the_stream_adds(tmp_path):
+    cgroups = streams.Cgroups(fake_v1(tmp_path))
+    leftover = tmp_path / "cpuacct/farmhand-test/farm-ci"
+    leftover.mkdir(parents=True)
+    (leftover / "cpuacct.usage").write_text("1700000000000\n")  # an earlier run's 28 core-minutes
+    stream = streams.parse_stream("farm-ci:4096:true")
+    cgroups.make(stream)
+    (leftover / "cpuacct.usage").write_text("1790000000000\n")
+    assert cgroups.used(stream) == 90.0
 
 
 def test_without_a_cgroup_tree_the_streams_run_unweighted(tmp_path):
