@@ -144,17 +144,17 @@ def test_the_first_converge_reaches_every_host_and_counts_its_changes(local_farm
     # farm has also been deployed, reconfigured and promoted: test_converge_after_deploys_...
 
 
-def secrets_in_ssm(env: dict[str, str]) -> dict[str, str]:
-    """The farm's secrets, by name, as `farm converge` created them in SSM."""
+def secrets_in_ssm(env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The farm's secrets in SSM by name, as `farm converge` created them: each one's Type and
+    (decrypted) Value."""
     params = aws("ssm", env).get_parameters_by_path(Path=f"/farmhand/{FARM}/secrets/", WithDecryption=True)
-    return {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in params["Parameters"]}
+    return {p["Name"].rsplit("/", 1)[1]: p for p in params["Parameters"]}
 
 
 def test_secrets_live_in_ssm_and_only_in_the_files_that_need_them(local_farm):
-    env = farm_env()
-    params = aws("ssm", env).get_parameters_by_path(Path=f"/farmhand/{FARM}/secrets/")["Parameters"]
-    assert {p["Name"].rsplit("/", 1)[1]: p["Type"] for p in params} == dict.fromkeys(SECRETS, "SecureString")
-    values = secrets_in_ssm(env)
+    secrets = secrets_in_ssm(farm_env())
+    assert {name: p["Type"] for name, p in secrets.items()} == dict.fromkeys(SECRETS, "SecureString")
+    values = {name: p["Value"] for name, p in secrets.items()}
     assert all(len(v) >= 32 for v in values.values())
     # The env file on the web host is the one place the database password is written.
     env_file = run(
@@ -652,7 +652,7 @@ def test_converge_after_deploys_changes_nothing_and_prints_no_secret_at_vvv(loca
     secrets = secrets_in_ssm(farm_env())
     assert sorted(secrets) == SECRETS
     for name, secret in secrets.items():
-        assert secret not in again.stdout + again.stderr, name
+        assert secret["Value"] not in again.stdout + again.stderr, name
     assert version_on_each_web_host() == {("v7", app_repo["v1"])}
 
 
