@@ -23,7 +23,7 @@ MOLECULE_SCENARIOS := $(filter $(MOLECULE_LONGEST),$(MOLECULE_ALL)) $(filter-out
 DEMO_FARM ?= demo
 MOLECULE_JOBS ?= 2
 
-.PHONY: help deps apt venv image image-molecule demo lint test test-quick test-python test-molecule test-farm test-farm-ci \
+.PHONY: help deps apt venv image image-molecule demo docs lint test test-quick test-python test-molecule test-farm test-farm-ci \
 	test-farm-jobs test-farm-backups bench clean
 
 help: ## Show the targets
@@ -83,12 +83,16 @@ demo: deps ## Bring up the local demo farm, converge it and deploy the sample ap
 	@echo "  State:      $(CURDIR)/.farm (keys, moto, caches)"
 	@echo "  Tear down:  farm local down -f $(DEMO_FARM)"
 
-lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint (the CI workflows)
+docs: deps ## Render the roles' README variable tables from their meta/argument_specs.yml (aar-doc)
+	python tests/role_interfaces.py --write
+
+lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint, the roles' interfaces
 	ruff check src tests bench molecule roles
 	ruff format --check src tests bench molecule roles
 	yamllint --strict .
 	ansible-lint --profile production
 	actionlint
+	python tests/role_interfaces.py
 
 # After the linters, five streams run side by side (tests/streams.py), each in a CPU cgroup of its
 # own with the containers it starts. The suite is CPU-bound on two cores, so the weights (cgroup
