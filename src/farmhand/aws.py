@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.exceptions as bex
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import EnvProvider
 
 from farmhand.errors import FarmError
 
@@ -30,13 +32,15 @@ _AUTH_CODES = {
 LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
 
-def endpoint_label() -> str:
-    return os.environ.get("AWS_ENDPOINT_URL") or "AWS"
+def _reached_for(url: str) -> str:
+    """What a connection failure names: AWS's own endpoints as AWS, any other (moto) by its URL."""
+    host = urlsplit(url).hostname or ""
+    return f"AWS ({url})" if host.endswith(".amazonaws.com") else url
 
 
 @contextmanager
-def aws_errors() -> Iterator[None]:
-    """Turn boto3's exceptions into one-line FarmErrors."""
+def aws_errors(endpoint: str | None = None) -> Iterator[None]:
+    """Turn boto3's exceptions into one-line FarmErrors (ENDPOINT: the configured endpoint URL, if any)."""
     try:
         yield
     except bex.NoCredentialsError:
@@ -49,7 +53,7 @@ def aws_errors() -> Iterator[None]:
     except bex.PartialCredentialsError as exc:
         raise FarmError(f"incomplete AWS credentials: {exc.kwargs.get('cred_var')} is missing") from None
     except (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError) as exc:
-        raise FarmError(f"cannot reach {endpoint_label()}: {exc.kwargs.get('endpoint_url', exc)}") from None
+        raise FarmError(f"cannot reach {_reached_for(str(exc.kwargs.get('endpoint_url', exc)))}") from None
     except bex.ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         message = exc.response.get("Error", {}).get("Message", "")
@@ -58,16 +62,52 @@ def aws_errors() -> Iterator[None]:
         raise FarmError(f"AWS error {code}: {message}") from None
     except ValueError as exc:  # botocore raises ValueError for a malformed endpoint URL
         if any(word in str(exc).lower() for word in ("endpoint", "url", "port")):
-            raise FarmError(f"invalid AWS endpoint {endpoint_label()!r}: {exc}") from None
+            raise FarmError(f"invalid AWS endpoint {endpoint or ''!r}: {exc}") from None
         raise
     except bex.BotoCoreError as exc:
         raise FarmError(f"AWS error: {exc}") from None
 
 
-def client(service: str, region: str) -> Any:
-    """A boto3 client honouring the standard chain (env, profile, instance role) and AWS_ENDPOINT_URL."""
-    with aws_errors():
-        return boto3.session.Session(region_name=region).client(service, config=_CONFIG)
+# The settings a farm's environment decides (farmhand.target.environment_for: a local farm drops the
+# shell's profile and tokens and brings moto's endpoint and keys), read from that environment rather
+# than from this process's. Other settings (AWS_CA_BUNDLE, container or web-identity credentials)
+# stay botocore's own reading of the process environment, which no farm changes.
+_SETTINGS_FROM_ENV = {
+    "config_file": "AWS_CONFIG_FILE",
+    "credentials_file": "AWS_SHARED_CREDENTIALS_FILE",
+    "ec2_metadata_disabled": "AWS_EC2_METADATA_DISABLED",
+}
+
+
+def session(region: str, env: Mapping[str, str]) -> boto3.session.Session:
+    """A boto3 session for REGION whose profile, keys and files come from ENV, not os.environ.
+
+    botocore reads its settings from the process environment; the CLI targets a farm through an
+    environment it passes explicitly (to ansible-playbook, ssh and here) and leaves its own alone.
+    """
+    core = botocore.session.Session()
+    store = core.get_component("config_store")
+    # Set even when ENV has none: a profile in this process's environment must not come back.
+    store.set_config_variable("profile", env.get("AWS_DEFAULT_PROFILE") or env.get("AWS_PROFILE") or None)
+    for logical, name in _SETTINGS_FROM_ENV.items():
+        if env.get(name):
+            store.set_config_variable(logical, env[name])
+    # The credential chain as botocore builds it, its environment step reading ENV (keys, token,
+    # a half-set pair reported as such); profiles, SSO and the instance role follow as usual.
+    resolver = core.get_component("credential_provider")
+    resolver.providers = [
+        EnvProvider(environ=dict(env)) if p.METHOD == EnvProvider.METHOD else p for p in resolver.providers
+    ]
+    return boto3.session.Session(botocore_session=core, region_name=region)
+
+
+def client(service: str, region: str, env: Mapping[str, str]) -> Any:
+    """A boto3 client for ENV (a farm's environment): its credential chain and AWS_ENDPOINT_URL."""
+    endpoint = env.get("AWS_ENDPOINT_URL") or None
+    with aws_errors(endpoint):
+        if endpoint:
+            urlsplit(endpoint).port  # noqa: B018 - a port out of range raises here, not at the first call
+        return session(region, env).client(service, config=_CONFIG, endpoint_url=endpoint)
 
 
 def _instances(ec2: Any, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -48,7 +48,7 @@ class Plan:
 
 
 def ssm_client(target: Target) -> Any:
-    return aws.client("ssm", target.project.region)
+    return aws.client("ssm", target.project.region, target.env)
 
 
 def release_history(target: Target) -> list[Release]:

@@ -252,7 +252,7 @@ class LocalFleet:
         self.local.scale(role, keep, say=say)
 
     def _instance_ids(self, names: list[str]) -> list[str]:
-        ec2 = aws.client("ec2", self.target.project.region)
+        ec2 = aws.client("ec2", self.target.project.region, self.target.env)
         by_name = {
             aws.tags(i).get("Name"): i["InstanceId"]
             for i in aws.farm_instances(ec2, self.target.farm, ["pending", "running"])
@@ -262,8 +262,8 @@ class LocalFleet:
 
 def fleet_for(target: Target) -> Callable[[str], Fleet]:
     """The fleet for each role of the farm: a function of the role."""
-    asg = aws.client("autoscaling", target.project.region)
-    ec2 = aws.client("ec2", target.project.region)
+    asg = aws.client("autoscaling", target.project.region, target.env)
+    ec2 = aws.client("ec2", target.project.region, target.env)
 
     def pick(role: str) -> Fleet:
         if target.local:

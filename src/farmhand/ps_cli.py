@@ -207,7 +207,7 @@ def ps_autoscale(
     if setting:
         _check_policy_args(minimum, maximum, target_value)
     target = resolve(farm)
-    asg = aws.client("autoscaling", target.project.region)
+    asg = aws.client("autoscaling", target.project.region, target.env)
     group = autoscaling.find_group(asg, target.farm, role)
     if off:
         _off(target, asg, group, role)
@@ -229,7 +229,7 @@ def ps_autoscale(
                 f"the local farm runs {len(hosts)} {role} hosts, outside --min {minimum} --max {maximum}: "
                 f"farm ps:scale -f {target.farm} {role}=N first"
             )
-        ec2 = aws.client("ec2", target.project.region)
+        ec2 = aws.client("ec2", target.project.region, target.env)
         group = autoscaling.create_local_group(
             asg, ec2, target.farm, role, [h.instance_id for h in hosts], minimum, maximum
         )

@@ -17,7 +17,11 @@ RUNNING = ["pending", "running"]
 
 @dataclass
 class Target:
-    """A farm with its environment (for boto3 and Ansible alike) and its running hosts."""
+    """A farm with its environment (for boto3 and Ansible alike) and its running hosts.
+
+    ENV is the whole environment to give every subprocess and boto3 client acting on the farm
+    (aws.client(..., target.env)); resolve never changes os.environ.
+    """
 
     project: Project
     farm: str
@@ -49,10 +53,10 @@ def resolve(farm: str | None, refresh: bool = False, with_hosts: bool = True) ->
     """
     project = Project.locate()
     name = validate_farm(farm)
+    # The farm's environment goes explicitly to whatever acts on it (boto3 clients, ansible-playbook,
+    # ssh: Target.env); this process's own environment stays as the user's shell made it.
     local, env = environment_for(project, name)
-    os.environ.clear()
-    os.environ.update(env)  # boto3 in this process, and every subprocess, see the same target
-    ec2 = aws.client("ec2", project.region)
+    ec2 = aws.client("ec2", project.region, env)
     instances = aws.farm_instances(ec2, name)
     if not instances:
         if name in project.configured_farms() or local:
