@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from farmhand.backups import (
+from farmhand.core.backups import (
     Backup,
     Restore,
     check_request,
@@ -27,11 +27,11 @@ from farmhand.backups import (
     plan_restore,
     stamp,
 )
-from farmhand.errors import FarmError
-from farmhand.inventory import Host
-from farmhand.local.s3front import S3Front, ensure_certificate
-from farmhand.project import Project
-from farmhand.target import Target
+from farmhand.core.errors import FarmError
+from farmhand.core.inventory import Host
+from farmhand.core.local.s3front import S3Front, ensure_certificate
+from farmhand.core.project import Project
+from farmhand.core.target import Target
 
 ROOT = Path(__file__).resolve().parents[1]
 

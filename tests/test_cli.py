@@ -26,7 +26,7 @@ from conftest import (
     ssm_client,
 )
 
-from farmhand.local.moto import MotoServer
+from farmhand.core.local.moto import MotoServer
 
 # `unknown farm` lists the farms it knows: group_vars/farm_* (ci, demo...) and the tagged ones.
 CONFIGURED_FARMS = {
@@ -689,7 +689,7 @@ def test_a_failed_deploy_is_recorded_and_names_host_and_step(aws_env, farms, tmp
 def test_rollback_defaults_to_the_release_before_the_current_one(aws_env, farms, tmp_path):
     sha = head_of_sample_app()
     ssm = ssm_client(aws_env["AWS_ENDPOINT_URL"])
-    from farmhand import releases  # the CLI's own records, written as a deploy writes them
+    from farmhand.core import releases  # the CLI's own records, written as a deploy writes them
 
     for number in (1, 2):
         made = releases.create(ssm, "demo", sha, f"Deploy {number}")

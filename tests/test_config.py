@@ -15,8 +15,8 @@ import pytest
 import yaml
 from conftest import OK_RECAP, assert_ok, fake_playbook, farm, parameters, ssm_client
 
-from farmhand import config as config_vars
-from farmhand.errors import FarmError
+from farmhand.core import config as config_vars
+from farmhand.core.errors import FarmError
 
 AWKWARD = {
     "PLAIN": "hello",

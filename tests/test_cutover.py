@@ -1,4 +1,4 @@
-"""farmhand.cutover, the write pause of pg:promote, against a stand-in `ssh` that records each call."""
+"""farmhand.core.cutover, the write pause of pg:promote, against a stand-in `ssh` that records each call."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from farmhand.cutover import ssh_argv
+from farmhand.core.cutover import ssh_argv
 
 FAKE_SSH = """#!/usr/bin/env python3
 import json, os, sys
@@ -55,7 +55,10 @@ def cutover(tmp_path: Path, plan: dict, fail: str = "") -> tuple[subprocess.Comp
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_SSH_LOG": str(log)}
     env["FAKE_SSH_FAIL"] = fail
     proc = subprocess.run(
-        [sys.executable, "-m", "farmhand.cutover", json.dumps(plan)], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "farmhand.core.cutover", json.dumps(plan)],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return proc, calls

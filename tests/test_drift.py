@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import OK_RECAP, assert_ok, fake_playbook, farm
 
-from farmhand import drift, drift_summary
+from farmhand import drift_summary
+from farmhand.core import drift
 
 # -- recorded callback output (lines the farmhand_drift callback wrote on a local farm) ------------
 

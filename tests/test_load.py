@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from farmhand.errors import FarmError
-from farmhand.local.load import Load
+from farmhand.core.errors import FarmError
+from farmhand.core.local.load import Load
 
 
 class _Quiet(http.server.BaseHTTPRequestHandler):

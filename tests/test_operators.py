@@ -13,9 +13,9 @@ import pytest
 from conftest import FARM_BIN, farm
 
 from farmhand.cli import HerokuGroup, cli
-from farmhand.help_cli import split_help
-from farmhand.inventory import Host
-from farmhand.ssh import connection, host_connection, remote_argv, scp_argv, ssh_argv
+from farmhand.commands.help import split_help
+from farmhand.core.inventory import Host
+from farmhand.core.ssh import connection, host_connection, remote_argv, scp_argv, ssh_argv
 
 FAKE = """#!/usr/bin/env python3
 import json, os, sys
@@ -232,7 +232,7 @@ def test_the_environment_fills_in_what_the_host_does_not_set():
 
 
 def test_a_template_that_cannot_be_worked_out_is_a_clear_error():
-    from farmhand.errors import FarmError
+    from farmhand.core.errors import FarmError
 
     with pytest.raises(FarmError, match="cannot work out ansible_user for web-1"):
         connection("web-1", {"ansible_user": "{{ nowhere }}"}, {})

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from conftest import FARM_BIN, REPO_ROOT, with_fake_ssh
 
-from farmhand.errors import FarmError
-from farmhand.inventory import Host
-from farmhand.pg import DbHost, lsn_value, plan_promote
-from farmhand.pg_cli import psql_remote
-from farmhand.project import Project
-from farmhand.ssh import host_connection, remote_argv
-from farmhand.target import Target
+from farmhand.commands.pg import psql_remote
+from farmhand.core.errors import FarmError
+from farmhand.core.inventory import Host
+from farmhand.core.pg import DbHost, lsn_value, plan_promote
+from farmhand.core.project import Project
+from farmhand.core.ssh import host_connection, remote_argv
+from farmhand.core.target import Target
 
 ROOT = Path(__file__).resolve().parents[1]
 

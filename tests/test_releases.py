@@ -10,9 +10,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from farmhand import releases
-from farmhand.app import archive, resolve_ref
-from farmhand.errors import FarmError
+from farmhand.core import releases
+from farmhand.core.app import archive, resolve_ref
+from farmhand.core.errors import FarmError
 
 
 @pytest.fixture

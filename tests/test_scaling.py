@@ -13,12 +13,12 @@ import boto3
 import pytest
 from conftest import ANSIBLE_BIN, REGION, Fleet, assert_ok, farm, snapshot
 
-from farmhand import autoscaling
-from farmhand.errors import FarmError
-from farmhand.inventory import Host
-from farmhand.local.shape import plan_scaled
-from farmhand.project import Project
-from farmhand.scaling import Bounds, parse_requests, plan, removable
+from farmhand.core.errors import FarmError
+from farmhand.core.inventory import Host
+from farmhand.core.local.shape import plan_scaled
+from farmhand.core.project import Project
+from farmhand.core.scaling import autoscale as autoscaling
+from farmhand.core.scaling.plan import Bounds, parse_requests, plan, removable
 
 ROLES = ("web", "worker", "db", "db_follower", "db_restore", "cron", "console", "lb", "redis")
 

@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from farmhand.errors import FarmError
-from farmhand.local.farm import cgroup_parent_args
-from farmhand.local.hostfix import patch_containers_conf, ulimits_line
-from farmhand.local.moto import MotoServer
-from farmhand.local.shape import MAX_HOSTS, PlannedHost, parse_args, plan
-from farmhand.project import validate_farm
-from farmhand.runner import PlaybookResult, limit_for, parse_recap
+from farmhand.core.errors import FarmError
+from farmhand.core.local.farm import cgroup_parent_args
+from farmhand.core.local.hostfix import patch_containers_conf, ulimits_line
+from farmhand.core.local.moto import MotoServer
+from farmhand.core.local.shape import MAX_HOSTS, PlannedHost, parse_args, plan
+from farmhand.core.project import validate_farm
+from farmhand.core.runner import PlaybookResult, limit_for, parse_recap
 
 ROLES = ("web", "worker", "db", "db_follower", "cron", "console", "lb", "redis")
 
@@ -277,7 +277,7 @@ def test_validate_farm_without_a_name_says_how_to_give_one():
 
 
 def test_a_journal_entry_becomes_a_line_tagged_with_host_and_program():
-    from farmhand.logs_cli import format_line
+    from farmhand.commands.logs import format_line
 
     entry = {"__REALTIME_TIMESTAMP": "1763920000123456", "SYSLOG_IDENTIFIER": "cron-tick", "_PID": "42"}
     line = format_line("demo-cron-1", {**entry, "MESSAGE": "tick\n"})
@@ -288,7 +288,7 @@ def test_a_journal_entry_becomes_a_line_tagged_with_host_and_program():
 
 
 def test_journal_commands_read_the_backlog_then_follow_from_its_last_cursor():
-    from farmhand.logs_cli import journal_command
+    from farmhand.commands.logs import journal_command
 
     assert journal_command(50, None, False, None) == [
         "sudo", "journalctl", "--no-pager", "-o", "json", "--lines=50",
@@ -302,7 +302,7 @@ def test_journal_commands_read_the_backlog_then_follow_from_its_last_cursor():
 def test_two_farms_coming_up_at_once_share_one_moto(tmp_path):
     """`farm local up` of two farms at once (make test brings up two): one server, one endpoint."""
     script = (
-        "import sys; from pathlib import Path; from farmhand.local.moto import MotoServer; "
+        "import sys; from pathlib import Path; from farmhand.core.local.moto import MotoServer; "
         "print(MotoServer(Path(sys.argv[1])).ensure())"
     )
     procs = [
