@@ -1,4 +1,4 @@
-"""What every command shares: -f FARM, -r ROLE (both completed), a failure as one line (exit 1)."""
+"""What every command shares: -f FARM, -r ROLE (both completed), --json, a failure as one line (exit 1)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ def farm_option(func: F) -> F:
 def role_option(help: str, **kwargs: Any) -> Callable[[F], F]:
     """-r/--role ROLE, completed from the project's roles."""
     return click.option("-r", "--role", metavar="ROLE", help=help, shell_complete=complete_role, **kwargs)
+
+
+def json_option(help: str = "Print JSON instead of text.") -> Callable[[F], F]:
+    """--json (as `as_json`): the command prints its result with _output.show."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
 
 
 def fail(message: str) -> click.exceptions.Exit:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from farmhand.commands._options import farm_option
-from farmhand.commands._output import out
+from farmhand.commands._options import farm_option, json_option
+from farmhand.commands._output import out, show
 from farmhand.core import deploy
 from farmhand.core.local.farm import LocalFarm
 from farmhand.core.target import Target, resolve
@@ -15,7 +13,7 @@ from farmhand.core.target import Target, resolve
 
 @click.command("info")
 @farm_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@json_option()
 def info_cmd(farm: str | None, as_json: bool) -> None:
     """Show the farm: where it runs, its hosts by role, the current release, the web URL.
 
@@ -27,32 +25,35 @@ def info_cmd(farm: str | None, as_json: bool) -> None:
     current = deploy.current_release(deploy.release_history(target))
     counts = {role: len(target.hosts_with_role(role)) for role in target.project.roles}
     urls = app_urls(target)
-    if as_json:
-        payload = {
-            "farm": target.farm,
-            "local": target.local,
-            "region": target.project.region,
-            "hosts": len(target.hosts),
-            "roles": {r: n for r, n in counts.items() if n},
-            "release": current.as_dict() if current else None,
-            "web_urls": urls,
-        }
-        click.echo(json.dumps(payload, indent=2))
-        return
-    out.print(f"=== {target.farm}", markup=False)
-    rows = [
-        ("Location", "local farm (Podman, moto)" if target.local else f"AWS {target.project.region}"),
-        ("Hosts", f"{len(target.hosts)} (" + ", ".join(f"{r} {n}" for r, n in counts.items() if n) + ")"),
-        (
-            "Release",
+    roles = {r: n for r, n in counts.items() if n}
+    payload = {
+        "farm": target.farm,
+        "local": target.local,
+        "region": target.project.region,
+        "hosts": len(target.hosts),
+        "roles": roles,
+        "release": current.as_dict() if current else None,
+        "web_urls": urls,
+    }
+
+    def text() -> None:
+        out.print(f"=== {target.farm}", markup=False)
+        hosts = ", ".join(f"{r} {n}" for r, n in roles.items())
+        release = (
             f"{current.label} {current.sha[:7]} {current.description} ({current.user}, {current.created_at})"
             if current
-            else "none yet: farm deploy",
-        ),
-        ("Web URL", ", ".join(urls) or "-"),
-    ]
-    for key, value in rows:
-        out.print(f"{key + ':':<10} {value}", markup=False)
+            else "none yet: farm deploy"
+        )
+        rows = [
+            ("Location", "local farm (Podman, moto)" if target.local else f"AWS {target.project.region}"),
+            ("Hosts", f"{len(target.hosts)} ({hosts})"),
+            ("Release", release),
+            ("Web URL", ", ".join(urls) or "-"),
+        ]
+        for key, value in rows:
+            out.print(f"{key + ':':<10} {value}", markup=False)
+
+    show(as_json, payload, text)
 
 
 def app_urls(target: Target) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
@@ -10,8 +9,8 @@ from typing import Any
 
 import click
 
-from farmhand.commands._options import fail, farm_option
-from farmhand.commands._output import info, out, step
+from farmhand.commands._options import fail, farm_option, json_option
+from farmhand.commands._output import info, out, show, step
 from farmhand.core import config as config_vars
 from farmhand.core import deploy
 from farmhand.core.errors import FarmError
@@ -33,7 +32,7 @@ def _ssm(target: Target) -> Any:
 @click.command("config")
 @farm_option
 @click.option("--reveal", is_flag=True, help="Show the values (the table masks them).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object of NAME: value.")
+@json_option("Print a JSON object of NAME: value.")
 @click.option("--shell", "as_shell", is_flag=True, help="Print `export NAME='value'` lines (POSIX shell).")
 def config_cmd(farm: str | None, reveal: bool, as_json: bool, as_shell: bool) -> None:
     """List the farm's config vars (values masked unless --reveal).
@@ -50,19 +49,20 @@ def config_cmd(farm: str | None, reveal: bool, as_json: bool, as_shell: bool) ->
         raise FarmError("--json and --shell are two formats: pick one")
     target = resolve(farm, with_hosts=False)
     found = config_vars.read(_ssm(target), target.farm)
-    if as_json:
-        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
-        return
     if as_shell:
         sys.stdout.write("".join(f"export {name}={shlex.quote(value)}\n" for name, value in found.items()))
         return
-    out.print(f"=== {target.farm} Config Vars", markup=False)
-    if not found:
-        info(f"no config vars yet: farm config:set -f {target.farm} KEY=VALUE")
-        return
-    width = max(len(name) for name in found) + 1
-    for name, value in found.items():
-        out.print(f"{name + ':':<{width}} {value if reveal else MASK}", markup=False)
+
+    def text() -> None:
+        out.print(f"=== {target.farm} Config Vars", markup=False)
+        if not found:
+            info(f"no config vars yet: farm config:set -f {target.farm} KEY=VALUE")
+            return
+        width = max(len(name) for name in found) + 1
+        for name, value in found.items():
+            out.print(f"{name + ':':<{width}} {value if reveal else MASK}", markup=False)
+
+    show(as_json, found, text, ensure_ascii=False)
 
 
 @click.command("config:get")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
-from rich.table import Table
 
-from farmhand.commands._options import fail, farm_option, role_option
-from farmhand.commands._output import info, out, progress_on_stderr, step
+from farmhand.commands._options import fail, farm_option, json_option, role_option
+from farmhand.commands._output import info, out, print_json, progress_on_stderr, step, table
 from farmhand.core import drift
 from farmhand.core.errors import FarmError
 from farmhand.core.runner import PlaybookResult, describe_failures, limit_for, playbook_command, run_playbook
@@ -21,12 +19,7 @@ from farmhand.core.target import resolve
 @role_option("Only the hosts carrying this role.")
 @click.option("--check", is_flag=True, help="Report what would change (drift); change nothing.")
 @click.option("--diff", is_flag=True, help="Show the changes made (or, with --check, that would be).")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the report (per host, the tasks that changed or would) as JSON; progress goes to stderr.",
-)
+@json_option("Print the report (per host, the tasks that changed or would) as JSON; progress goes to stderr.")
 def converge(farm: str | None, role: str | None, check: bool, diff: bool, as_json: bool) -> None:
     """Apply playbooks/site.yml to the farm (or one role of it).
 
@@ -57,7 +50,7 @@ def converge(farm: str | None, role: str | None, check: bool, diff: bool, as_jso
             )
         _print_recap(result)
         if as_json:
-            click.echo(json.dumps(report.as_dict(), indent=2))
+            print_json(report.as_dict())
         if not result.ok:
             raise fail(f"{'check' if check else 'converge'} failed on {describe_failures(result)}")
         if (check or as_json) and not report.recorded:
@@ -70,9 +63,7 @@ def converge(farm: str | None, role: str | None, check: bool, diff: bool, as_jso
 
 
 def _print_recap(result: PlaybookResult) -> None:
-    summary = Table(box=None, show_edge=False, pad_edge=False)
-    for column in ("HOST", "OK", "CHANGED", "FAILED", "UNREACHABLE", "SKIPPED"):
-        summary.add_column(column)
+    summary = table("HOST", "OK", "CHANGED", "FAILED", "UNREACHABLE", "SKIPPED")
     for host, counts in sorted(result.recap.items()):
         summary.add_row(
             host, *(str(counts.get(k, 0)) for k in ("ok", "changed", "failed", "unreachable", "skipped"))

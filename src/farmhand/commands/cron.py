@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from farmhand.commands._options import farm_option
+from farmhand.commands._options import farm_option, json_option
 from farmhand.core import ssh
 from farmhand.core.errors import FarmError
 from farmhand.core.inventory import Host
@@ -86,7 +86,7 @@ def _runner(target: Target, host: Host, *args: str) -> None:
 
 @click.command("cron")
 @farm_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@json_option()
 def cron_list(farm: str | None, as_json: bool) -> None:
     """List the scheduled jobs: schedule, last run, its status, next run.
 
@@ -102,7 +102,7 @@ def cron_list(farm: str | None, as_json: bool) -> None:
 @farm_option
 @click.argument("job", required=False)
 @click.option("-n", "count", type=click.IntRange(min=1), default=50, show_default=True, help="Runs to show.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@json_option()
 def cron_history(farm: str | None, job: str | None, count: int, as_json: bool) -> None:
     """Show past runs, newest first: start, duration, status, exit status, release.
 

@@ -6,10 +6,9 @@ import json
 import re
 
 import click
-from rich.table import Table
 
-from farmhand.commands._options import fail, farm_option
-from farmhand.commands._output import info, out, step
+from farmhand.commands._options import fail, farm_option, json_option
+from farmhand.commands._output import info, out, show, step, table
 from farmhand.core import pg, ssh
 from farmhand.core.completion import complete_host
 from farmhand.core.errors import FarmError
@@ -36,7 +35,7 @@ def _size(n: float | None) -> str:
 
 @click.command("pg:info")
 @farm_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@json_option()
 def pg_info(farm: str | None, as_json: bool) -> None:
     """Show the primary and its followers: lag in bytes and seconds, sync state, connections, size.
 
@@ -48,15 +47,18 @@ def pg_info(farm: str | None, as_json: bool) -> None:
     hosts = pg.db_hosts(target)
     if not hosts:
         raise FarmError(f"farm {target.farm!r} has no database hosts (role db or db_follower)")
-    if as_json:
-        click.echo(json.dumps({"farm": target.farm, "hosts": [h.as_dict() for h in hosts]}, indent=2))
-        return
+    show(
+        as_json,
+        {"farm": target.farm, "hosts": [h.as_dict() for h in hosts]},
+        lambda: _print_info(target, hosts),
+    )
+
+
+def _print_info(target: Target, hosts: list[pg.DbHost]) -> None:
     primary = next((h for h in hosts if h.tagged == "db"), None)
     replication = {r["name"]: r for r in (primary.status.get("replication") or [])} if primary else {}
     out.print(f"=== {target.farm} PostgreSQL", markup=False)
-    table = Table(box=None, show_edge=False, pad_edge=False)
-    for column in ("HOST", "ROLE", "STATE", "LAG", "LAG (S)", "SYNC", "CONNECTIONS", "SIZE"):
-        table.add_column(column)
+    rows = table("HOST", "ROLE", "STATE", "LAG", "LAG (S)", "SYNC", "CONNECTIONS", "SIZE")
     for host in hosts:
         row = replication.get(re.sub(r"[^A-Za-z0-9_]", "_", host.name).lower(), {})
         if not host.answered:
@@ -68,7 +70,7 @@ def pg_info(farm: str | None, as_json: bool) -> None:
         lag_s = row.get("lag_s")
         if lag_s is None and host.tagged == "db_follower":  # idle primary: replay_lag is NULL
             lag_s = 0.0 if row.get("lag_bytes") == 0 else host.status.get("replay_delay_s")
-        table.add_row(
+        rows.add_row(
             host.name,
             "primary" if host.tagged == "db" else "follower",
             state,
@@ -78,7 +80,7 @@ def pg_info(farm: str | None, as_json: bool) -> None:
             str(host.status.get("connections", "-")),
             _size(host.status.get("size_bytes")),
         )
-    out.print(table)
+    out.print(rows)
 
 
 def _promote_playbook(target: Target, playbook: str, promotion: pg.Promotion, *extra: str) -> bool:

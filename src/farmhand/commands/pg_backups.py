@@ -8,10 +8,9 @@ import subprocess
 import sys
 
 import click
-from rich.table import Table
 
-from farmhand.commands._options import fail, farm_option
-from farmhand.commands._output import info, out, step
+from farmhand.commands._options import fail, farm_option, json_option
+from farmhand.commands._output import info, out, show, step, table
 from farmhand.commands.pg import _size
 from farmhand.core import backups
 from farmhand.core.errors import FarmError
@@ -22,7 +21,7 @@ from farmhand.core.target import resolve
 
 @click.command("pg:backups")
 @farm_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option("Print JSON instead of a table.")
 def pg_backups(farm: str | None, as_json: bool) -> None:
     """List the farm's backups: label, type, start and finish, size, WAL range.
 
@@ -32,28 +31,27 @@ def pg_backups(farm: str | None, as_json: bool) -> None:
     """
     target = resolve(farm)
     found = backups.list_backups(target)
-    if as_json:
-        click.echo(json.dumps({"farm": target.farm, "backups": [b.as_dict() for b in found]}, indent=2))
-        return
-    out.print(f"=== {target.farm} Backups", markup=False)
-    if not found:
-        info(f"no backups yet: farm pg:backups:capture -f {target.farm}")
-        return
-    table = Table(box=None, show_edge=False, pad_edge=False)
-    for column in ("LABEL", "TYPE", "STARTED", "FINISHED", "SIZE", "STORED", "WAL START", "WAL STOP"):
-        table.add_column(column)
-    for b in reversed(found):
-        table.add_row(
-            b.label,
-            b.type,
-            backups.stamp(b.started),
-            backups.stamp(b.stopped),
-            _size(b.size),
-            _size(b.repo_size),
-            b.wal_start,
-            b.wal_stop,
-        )
-    out.print(table)
+
+    def text() -> None:
+        out.print(f"=== {target.farm} Backups", markup=False)
+        if not found:
+            info(f"no backups yet: farm pg:backups:capture -f {target.farm}")
+            return
+        rows = table("LABEL", "TYPE", "STARTED", "FINISHED", "SIZE", "STORED", "WAL START", "WAL STOP")
+        for b in reversed(found):
+            rows.add_row(
+                b.label,
+                b.type,
+                backups.stamp(b.started),
+                backups.stamp(b.stopped),
+                _size(b.size),
+                _size(b.repo_size),
+                b.wal_start,
+                b.wal_stop,
+            )
+        out.print(rows)
+
+    show(as_json, {"farm": target.farm, "backups": [b.as_dict() for b in found]}, text)
 
 
 @click.command("pg:backups:capture")
@@ -100,7 +98,7 @@ def pg_backups_capture(farm: str | None, kind: str) -> None:
 
 @click.command("pg:backups:schedules")
 @farm_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option("Print JSON instead of a table.")
 def pg_backups_schedules(farm: str | None, as_json: bool) -> None:
     """Show when backups are taken (the primary's timers; set with farmhand_backup_schedules).
 
@@ -110,19 +108,18 @@ def pg_backups_schedules(farm: str | None, as_json: bool) -> None:
     """
     target = resolve(farm)
     found = backups.schedules(target)
-    if as_json:
-        click.echo(json.dumps({"farm": target.farm, "schedules": [s.as_dict() for s in found]}, indent=2))
-        return
-    out.print(f"=== {target.farm} Backup schedules", markup=False)
-    if not found:
-        info("no scheduled backups (farmhand_backup_schedules is empty, or the farm is not converged)")
-        return
-    table = Table(box=None, show_edge=False, pad_edge=False)
-    for column in ("TYPE", "SCHEDULE", "NEXT", "LAST"):
-        table.add_column(column)
-    for s in found:
-        table.add_row(s.type, s.calendar, s.next_run, s.last_run)
-    out.print(table)
+
+    def text() -> None:
+        out.print(f"=== {target.farm} Backup schedules", markup=False)
+        if not found:
+            info("no scheduled backups (farmhand_backup_schedules is empty, or the farm is not converged)")
+            return
+        rows = table("TYPE", "SCHEDULE", "NEXT", "LAST")
+        for s in found:
+            rows.add_row(s.type, s.calendar, s.next_run, s.last_run)
+        out.print(rows)
+
+    show(as_json, {"farm": target.farm, "schedules": [s.as_dict() for s in found]}, text)
 
 
 @click.command("pg:backups:restore")

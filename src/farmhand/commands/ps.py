@@ -7,15 +7,13 @@ the local farm's containers. The steps are in farmhand.scaling_run; the checks i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import click
-from rich.table import Table
 
-from farmhand.commands._options import farm_option
-from farmhand.commands._output import info, out, step
+from farmhand.commands._options import farm_option, json_option
+from farmhand.commands._output import info, out, show, step, table
 from farmhand.core import aws, deploy, processes
 from farmhand.core.errors import FarmError
 from farmhand.core.inventory import Host
@@ -58,7 +56,7 @@ def _summary(found: Sequence[processes.HostProcesses]) -> dict[str, Any]:
 
 @click.command("ps")
 @farm_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option("Print JSON instead of a table.")
 @click.option("--refresh", is_flag=True, help="Flush the inventory cache first.")
 @click.option("--no-processes", is_flag=True, help="List the hosts only; do not log in to count processes.")
 def ps(farm: str | None, as_json: bool, refresh: bool, no_processes: bool) -> None:
@@ -75,28 +73,32 @@ def ps(farm: str | None, as_json: bool, refresh: bool, no_processes: bool) -> No
     hosts = _sorted_hosts(target)
     app_hosts = [h for h in hosts if {"web", "worker"} & set(h.roles) and h.state == "running"]
     found = [] if no_processes else processes.probe_all(target, app_hosts)
-    if as_json:
-        payload: dict[str, Any] = {
-            "farm": target.farm,
-            "local": target.local,
-            "hosts": [h.as_dict() for h in hosts],
-        }
-        if not no_processes:
-            payload["processes"] = {"by_type": _summary(found), "by_host": [f.as_dict() for f in found]}
-        click.echo(json.dumps(payload, indent=2))
-        return
-    where = "local farm" if target.local else f"AWS {target.project.region}"
-    out.print(f"=== {target.farm} ({where}): {len(hosts)} hosts", markup=False)
-    if found:
-        _print_processes(found)
-    table = Table(box=None, show_edge=False, pad_edge=False)
-    for column in ("ROLE", "HOST", "INSTANCE", "PRIVATE IP", "STATE", "TYPE"):
-        table.add_column(column)
-    for host in hosts:
-        table.add_row(
-            ",".join(host.roles), host.name, host.instance_id, host.private_ip, host.state, host.instance_type
-        )
-    out.print(table)
+    payload: dict[str, Any] = {
+        "farm": target.farm,
+        "local": target.local,
+        "hosts": [h.as_dict() for h in hosts],
+    }
+    if not no_processes:
+        payload["processes"] = {"by_type": _summary(found), "by_host": [f.as_dict() for f in found]}
+
+    def text() -> None:
+        where = "local farm" if target.local else f"AWS {target.project.region}"
+        out.print(f"=== {target.farm} ({where}): {len(hosts)} hosts", markup=False)
+        if found:
+            _print_processes(found)
+        rows = table("ROLE", "HOST", "INSTANCE", "PRIVATE IP", "STATE", "TYPE")
+        for host in hosts:
+            rows.add_row(
+                ",".join(host.roles),
+                host.name,
+                host.instance_id,
+                host.private_ip,
+                host.state,
+                host.instance_type,
+            )
+        out.print(rows)
+
+    show(as_json, payload, text)
 
 
 def _print_processes(found: Sequence[processes.HostProcesses]) -> None:
@@ -177,7 +179,7 @@ def ps_scale(farm: str | None, counts: Sequence[str], repo: str | None) -> None:
 @click.option(
     "--off", is_flag=True, help="Remove the policy and the drain hook (the hosts stay as they are)."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@json_option()
 def ps_autoscale(
     farm: str | None,
     process_type: str | None,
@@ -282,21 +284,22 @@ def _check_policy_args(minimum: int | None, maximum: int | None, target_value: f
 
 def _show(target: Target, asg: Any, group: dict[str, Any] | None, role: str, as_json: bool) -> None:
     policy = autoscaling.describe(asg, group, role) if group else None
-    if as_json:
-        click.echo(json.dumps({"farm": target.farm, role: policy.as_dict() if policy else None}, indent=2))
-        return
-    out.print(f"=== {target.farm} autoscaling", markup=False)
-    if policy is None or policy.target is None:
-        where = f" ({policy.group}: min {policy.minimum}, max {policy.maximum})" if policy else ""
-        info(f"{role}: off{where}; farm ps:autoscale -f {target.farm} {role} --min 1 --max 10 --target 5")
-    else:
-        out.print(
-            f"{role}: {policy.minimum}..{policy.maximum} hosts (now {policy.desired}), "
-            f"target {policy.target:g} on {policy.metric} ({policy.group})",
-            markup=False,
-        )
-    if policy is not None:
-        out.print(f"  {_hook_line(policy)}", markup=False)
+
+    def text() -> None:
+        out.print(f"=== {target.farm} autoscaling", markup=False)
+        if policy is None or policy.target is None:
+            where = f" ({policy.group}: min {policy.minimum}, max {policy.maximum})" if policy else ""
+            info(f"{role}: off{where}; farm ps:autoscale -f {target.farm} {role} --min 1 --max 10 --target 5")
+        else:
+            out.print(
+                f"{role}: {policy.minimum}..{policy.maximum} hosts (now {policy.desired}), "
+                f"target {policy.target:g} on {policy.metric} ({policy.group})",
+                markup=False,
+            )
+        if policy is not None:
+            out.print(f"  {_hook_line(policy)}", markup=False)
+
+    show(as_json, {"farm": target.farm, role: policy.as_dict() if policy else None}, text)
 
 
 def _hook_line(policy: autoscaling.Policy) -> str:

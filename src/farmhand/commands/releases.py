@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
-from rich.table import Table
 
-from farmhand.commands._options import fail, farm_option
-from farmhand.commands._output import info, out, step
+from farmhand.commands._options import fail, farm_option, json_option
+from farmhand.commands._output import info, out, show, step, table
 from farmhand.commands.apps import app_urls
 from farmhand.core import deploy
 from farmhand.core.target import Target, resolve
@@ -58,7 +55,7 @@ def deploy_cmd(farm: str | None, ref: str, repo: str | None, force: bool) -> Non
 @click.option(
     "-n", "--num", "limit", type=click.IntRange(min=1), default=15, show_default=True, help="How many."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option("Print JSON instead of a table.")
 def releases_cmd(farm: str | None, limit: int, as_json: bool) -> None:
     """List the farm's releases, newest first.
 
@@ -70,22 +67,21 @@ def releases_cmd(farm: str | None, limit: int, as_json: bool) -> None:
     history = deploy.release_history(target)
     current = deploy.current_release(history)
     shown = list(reversed(history))[:limit]
-    if as_json:
-        rows = [{**r.as_dict(), "current": r is current} for r in shown]
-        click.echo(json.dumps({"farm": target.farm, "releases": rows}, indent=2))
-        return
-    out.print(f"=== {target.farm} Releases", markup=False)
-    if not shown:
-        info("no releases yet: `farm deploy` makes the first")
-        return
-    table = Table(box=None, show_edge=False, pad_edge=False)
-    for column in ("", "VERSION", "STATUS", "COMMIT", "DESCRIPTION", "BY", "CREATED"):
-        table.add_column(column)
-    for r in shown:
-        table.add_row(
-            "*" if r is current else "", r.label, r.status, r.sha[:7], r.description, r.user, r.created_at
-        )
-    out.print(table)
+    rows = [{**r.as_dict(), "current": r is current} for r in shown]
+
+    def text() -> None:
+        out.print(f"=== {target.farm} Releases", markup=False)
+        if not shown:
+            info("no releases yet: `farm deploy` makes the first")
+            return
+        found = table("", "VERSION", "STATUS", "COMMIT", "DESCRIPTION", "BY", "CREATED")
+        for r in shown:
+            found.add_row(
+                "*" if r is current else "", r.label, r.status, r.sha[:7], r.description, r.user, r.created_at
+            )
+        out.print(found)
+
+    show(as_json, {"farm": target.farm, "releases": rows}, text)
 
 
 @click.command("rollback")
