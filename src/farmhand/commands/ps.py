@@ -205,23 +205,66 @@ def ps_autoscale(
     """
     role = process_type or "worker"
     setting = any(v is not None for v in (minimum, maximum, target_value))
+    _check_autoscale_request(role, off, setting, minimum, maximum, target_value)
+    target = resolve(farm)
+    asg = aws.client("autoscaling", target.project.region)
+    group = autoscaling.find_group(asg, target.farm, role)
+    if off:
+        _off(target, asg, group, role)
+    elif not setting:
+        _show(target, asg, group, role, as_json)
+    else:
+        assert minimum is not None and maximum is not None and target_value is not None
+        _enable(target, asg, group, role, minimum, maximum, target_value)
+
+
+def _check_autoscale_request(
+    role: str,
+    off: bool,
+    setting: bool,
+    minimum: int | None,
+    maximum: int | None,
+    target_value: float | None,
+) -> None:
+    """Refuse a bad ps:autoscale request before AWS is asked anything."""
     if role not in AUTOSCALED:
         raise FarmError(f"only {', '.join(AUTOSCALED)} scales on its queue: not {role!r}")
     if off and setting:
         raise FarmError("--off removes the policy: give it alone")
     if setting:
         _check_policy_args(minimum, maximum, target_value)
-    target = resolve(farm)
-    asg = aws.client("autoscaling", target.project.region)
-    group = autoscaling.find_group(asg, target.farm, role)
-    if off:
-        _off(target, asg, group, role)
-        return
-    if not setting:
-        _show(target, asg, group, role, as_json)
-        return
-    assert minimum is not None and maximum is not None and target_value is not None
+
+
+def _enable(
+    target: Target,
+    asg: Any,
+    group: dict[str, Any] | None,
+    role: str,
+    minimum: int,
+    maximum: int,
+    target_value: float,
+) -> None:
+    """Put the drain hook, then the backlog policy, on ROLE's group (a local farm's made in moto)."""
     timeout = autoscaling.hook_timeout(target.project, target.farm)  # read before anything changes
+    group = _autoscaled_group(target, asg, group, role, minimum, maximum)
+    # The hook first: the policy never scales in without it.
+    hooked = autoscaling.put_drain_hook(asg, group, timeout)
+    autoscaling.put_backlog_policy(asg, group, target.farm, role, minimum, maximum, target_value)
+    step(
+        f"Autoscaling {role} of {target.farm} between {minimum} and {maximum} hosts, "
+        f"{target_value:g} queued jobs per host ({group['AutoScalingGroupName']})"
+    )
+    info(
+        f"Scale-in drains first: lifecycle hook {autoscaling.HOOK_NAME}, heartbeat timeout {timeout}s"
+        + ("" if hooked else " (unchanged)")
+    )
+
+
+def _autoscaled_group(
+    target: Target, asg: Any, group: dict[str, Any] | None, role: str, minimum: int, maximum: int
+) -> dict[str, Any]:
+    """ROLE's group: the one found on AWS; on a local farm, made in moto for its hosts if none is.
+    A local farm's hosts must already number between MINIMUM and MAXIMUM."""
     hosts = target.hosts_with_role(role)
     if group is None:
         if not target.local:
@@ -245,17 +288,7 @@ def ps_autoscale(
         raise FarmError(
             f"the local farm runs {len(hosts)} {role} hosts, outside --min {minimum} --max {maximum}"
         )
-    # The hook first: the policy never scales in without it.
-    hooked = autoscaling.put_drain_hook(asg, group, timeout)
-    autoscaling.put_backlog_policy(asg, group, target.farm, role, minimum, maximum, target_value)
-    step(
-        f"Autoscaling {role} of {target.farm} between {minimum} and {maximum} hosts, "
-        f"{target_value:g} queued jobs per host ({group['AutoScalingGroupName']})"
-    )
-    info(
-        f"Scale-in drains first: lifecycle hook {autoscaling.HOOK_NAME}, heartbeat timeout {timeout}s"
-        + ("" if hooked else " (unchanged)")
-    )
+    return group
 
 
 def _off(target: Target, asg: Any, group: dict[str, Any] | None, role: str) -> None:
