@@ -7,13 +7,14 @@ import re
 
 import click
 
+from farmhand.commands import _playbooks
 from farmhand.commands._options import fail, farm_option, json_option
 from farmhand.commands._output import info, out, show, step, table
 from farmhand.core import pg, ssh
 from farmhand.core.completion import complete_host
 from farmhand.core.errors import FarmError
 from farmhand.core.inventory import Host
-from farmhand.core.runner import describe_failures, limit_for, playbook_command, run_playbook
+from farmhand.core.runner import describe_failures, limit_for
 from farmhand.core.target import Target, resolve
 
 DEFAULT_MAX_LAG = 16 * 1024 * 1024
@@ -85,11 +86,7 @@ def _print_info(target: Target, hosts: list[pg.DbHost]) -> None:
 
 def _promote_playbook(target: Target, playbook: str, promotion: pg.Promotion, *extra: str) -> bool:
     args = ["-e", json.dumps(promotion.extra_vars()), *extra]
-    result = run_playbook(
-        target.project,
-        playbook_command(target.project, playbook, limit_for(target.farm), extra_args=args),
-        target.env,
-    )
+    result = _playbooks.run(target, playbook, limit_for(target.farm), *args)
     if result.ok:
         paused = next((m["seconds"] for line in result.output if (m := _PAUSED.search(line))), None)
         if paused:
@@ -153,8 +150,7 @@ def _follow(target: Target, host: str) -> None:
     # The primary too: it creates the follower's slot and, in synchronous mode, waits for it again.
     primary = target.hosts_with_role("db")[0].name
     extra = ["-e", '{"postgres_replica_reseed": true}']
-    cmd = playbook_command(target.project, "site.yml", f"{host}:{primary}", extra_args=extra)
-    result = run_playbook(target.project, cmd, target.env)
+    result = _playbooks.run(target, "site.yml", f"{host}:{primary}", *extra)
     if not result.ok:
         raise fail(f"re-seeding {host} failed on {describe_failures(result)}")
     step(f"{host} follows the primary")

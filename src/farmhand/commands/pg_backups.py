@@ -11,10 +11,11 @@ import click
 
 from farmhand.commands._options import fail, farm_option, json_option
 from farmhand.commands._output import info, out, show, step, table
+from farmhand.commands._playbooks import playbook_or_exit
 from farmhand.commands.pg import _size
 from farmhand.core import backups
 from farmhand.core.errors import FarmError
-from farmhand.core.runner import describe_failures, limit_for, playbook_command, run_playbook, stream_lines
+from farmhand.core.runner import limit_for, stream_lines
 from farmhand.core.ssh import host_connection, remote_argv
 from farmhand.core.target import resolve
 
@@ -149,15 +150,7 @@ def pg_backups_restore(
     plan = backups.plan_restore(target, request, backups.list_backups(target))
     where = "in place" if plan.in_place else "into"
     step(f"Restoring {plan.describe()} of {target.farm} {where} {plan.host}")
-    cmd = playbook_command(
-        target.project,
-        "pg_restore.yml",
-        limit_for(target.farm),
-        extra_args=["-e", json.dumps(plan.extra_vars())],
-    )
-    result = run_playbook(target.project, cmd, target.env)
-    if not result.ok:
-        raise fail(f"pg_restore.yml failed on {describe_failures(result)}")
+    playbook_or_exit(target, "pg_restore.yml", limit_for(target.farm), "-e", json.dumps(plan.extra_vars()))
     step(f"{plan.host} holds {target.farm}'s database as of {plan.describe()}: consistent and reachable")
     if plan.in_place and target.hosts_with_role("db_follower"):
         info(f"Followers are on the old timeline: re-seed each with farm pg:follow -f {target.farm} HOST")

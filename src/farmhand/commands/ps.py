@@ -2,7 +2,9 @@
 
 Heroku scales dynos; Farmhand scales the hosts of a process type (`web`: Unicorn, `worker`:
 Sidekiq), through the role's Auto Scaling group on AWS, tagged instances where there is none, or
-the local farm's containers. The steps are in farmhand.scaling_run; the checks in farmhand.scaling.
+the local farm's containers. The logic is in farmhand.core.scaling: the request's checks (plan),
+where hosts come from (instances), the steps around the playbooks this module picks (steps), the
+backlog policy and drain hook (autoscale).
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ from typing import Any
 
 import click
 
-from farmhand.commands._options import farm_option, json_option
+from farmhand.commands import _playbooks
+from farmhand.commands._options import fail, farm_option, json_option
 from farmhand.commands._output import info, out, show, step, table
 from farmhand.core import aws, deploy, processes
 from farmhand.core.errors import FarmError
 from farmhand.core.inventory import Host
 from farmhand.core.project import Project
-from farmhand.core.scaling import autoscale as autoscaling
-from farmhand.core.scaling import plan as scaling
-from farmhand.core.scaling import steps as scaling_run
+from farmhand.core.releases import Release
+from farmhand.core.runner import describe_failures
+from farmhand.core.scaling import autoscale, steps
 from farmhand.core.scaling.instances import fleet_for
+from farmhand.core.scaling.plan import parse_requests
 from farmhand.core.target import Target, resolve
 
 AUTOSCALED = ("worker",)
@@ -155,19 +159,38 @@ def ps_scale(farm: str | None, counts: Sequence[str], repo: str | None) -> None:
       farm ps:scale -f staging worker=3
       farm ps:scale -f staging worker=1 web=2
     """
-    wanted = scaling.parse_requests(counts, Project.locate().roles)  # before any AWS call
+    wanted = parse_requests(counts, Project.locate().roles)  # before any AWS call
     target = resolve(farm)
     fleets = fleet_for(target)
-    changes = scaling_run.plan(target, wanted, fleets)
+    changes = steps.plan(target, wanted, fleets)
     if any(c.adds for c in changes):
         current = deploy.current_release(deploy.release_history(target))
         if current is not None and current.sha:
             deploy.release_archive(target, current, repo)  # checked before anything changes
     how = fleets(changes[0].role).description
     step(f"Scaling {target.farm}: {', '.join(c.describe() for c in changes)} ({how})")
-    target = scaling_run.run(target, changes, fleets, repo, say=info)
+    target = steps.run(target, changes, fleets, _ScalePlaybooks(repo), say=info)
     now = ", ".join(f"{c.role}={len(target.hosts_with_role(c.role))}" for c in changes)
     step(f"{target.farm} runs {now}")
+
+
+class _ScalePlaybooks:
+    """ps:scale's runs: site.yml converges, deploy.yml ships the running release, scale_in.yml drains."""
+
+    def __init__(self, repo: str | None) -> None:
+        self.repo = repo
+
+    def converge(self, target: Target, hosts: Sequence[str], hint: str = "") -> None:
+        _playbooks.playbook_or_exit(target, "site.yml", _playbooks.hosts_limit(hosts), hint=hint)
+
+    def ship(self, target: Target, release: Release, hosts: Sequence[str], hint: str) -> None:
+        extra_vars = deploy.ship_vars(target, release, self.repo)
+        result = _playbooks.run(target, "deploy.yml", _playbooks.hosts_limit(hosts), extra_vars=extra_vars)
+        if not result.ok:
+            raise fail(f"deploying {release.label} failed on {describe_failures(result)}{hint}")
+
+    def drain(self, target: Target, hosts: Sequence[str]) -> None:
+        _playbooks.playbook_or_exit(target, "scale_in.yml", _playbooks.hosts_limit(hosts))
 
 
 @click.command("ps:autoscale")
@@ -208,7 +231,7 @@ def ps_autoscale(
     _check_autoscale_request(role, off, setting, minimum, maximum, target_value)
     target = resolve(farm)
     asg = aws.client("autoscaling", target.project.region)
-    group = autoscaling.find_group(asg, target.farm, role)
+    group = autoscale.find_group(asg, target.farm, role)
     if off:
         _off(target, asg, group, role)
     elif not setting:
@@ -245,17 +268,17 @@ def _enable(
     target_value: float,
 ) -> None:
     """Put the drain hook, then the backlog policy, on ROLE's group (a local farm's made in moto)."""
-    timeout = autoscaling.hook_timeout(target.project, target.farm)  # read before anything changes
+    timeout = autoscale.hook_timeout(target.project, target.farm)  # read before anything changes
     group = _autoscaled_group(target, asg, group, role, minimum, maximum)
     # The hook first: the policy never scales in without it.
-    hooked = autoscaling.put_drain_hook(asg, group, timeout)
-    autoscaling.put_backlog_policy(asg, group, target.farm, role, minimum, maximum, target_value)
+    hooked = autoscale.put_drain_hook(asg, group, timeout)
+    autoscale.put_backlog_policy(asg, group, target.farm, role, minimum, maximum, target_value)
     step(
         f"Autoscaling {role} of {target.farm} between {minimum} and {maximum} hosts, "
         f"{target_value:g} queued jobs per host ({group['AutoScalingGroupName']})"
     )
     info(
-        f"Scale-in drains first: lifecycle hook {autoscaling.HOOK_NAME}, heartbeat timeout {timeout}s"
+        f"Scale-in drains first: lifecycle hook {autoscale.HOOK_NAME}, heartbeat timeout {timeout}s"
         + ("" if hooked else " (unchanged)")
     )
 
@@ -278,7 +301,7 @@ def _autoscaled_group(
                 f"farm ps:scale -f {target.farm} {role}=N first"
             )
         ec2 = aws.client("ec2", target.project.region)
-        group = autoscaling.create_local_group(
+        group = autoscale.create_local_group(
             asg, ec2, target.farm, role, [h.instance_id for h in hosts], minimum, maximum
         )
         info(
@@ -293,13 +316,13 @@ def _autoscaled_group(
 
 def _off(target: Target, asg: Any, group: dict[str, Any] | None, role: str) -> None:
     """Remove the policy and the drain hook; an error if the group had neither."""
-    policy = group is not None and autoscaling.delete_backlog_policy(asg, group)
-    hook = group is not None and autoscaling.delete_drain_hook(asg, group)
+    policy = group is not None and autoscale.delete_backlog_policy(asg, group)
+    hook = group is not None and autoscale.delete_drain_hook(asg, group)
     if group is None or not (policy or hook):
         raise FarmError(f"farm {target.farm!r} has no autoscaling policy on {role}: nothing to remove")
     step(f"Autoscaling of {role} is off ({group['AutoScalingGroupName']} keeps its hosts)")
     if hook:
-        info(f"Removed the lifecycle hook {autoscaling.HOOK_NAME}: the group no longer waits for a drain")
+        info(f"Removed the lifecycle hook {autoscale.HOOK_NAME}: the group no longer waits for a drain")
 
 
 def _check_policy_args(minimum: int | None, maximum: int | None, target_value: float | None) -> None:
@@ -316,7 +339,7 @@ def _check_policy_args(minimum: int | None, maximum: int | None, target_value: f
 
 
 def _show(target: Target, asg: Any, group: dict[str, Any] | None, role: str, as_json: bool) -> None:
-    policy = autoscaling.describe(asg, group, role) if group else None
+    policy = autoscale.describe(asg, group, role) if group else None
 
     def text() -> None:
         out.print(f"=== {target.farm} autoscaling", markup=False)
@@ -335,12 +358,12 @@ def _show(target: Target, asg: Any, group: dict[str, Any] | None, role: str, as_
     show(as_json, {"farm": target.farm, role: policy.as_dict() if policy else None}, text)
 
 
-def _hook_line(policy: autoscaling.Policy) -> str:
+def _hook_line(policy: autoscale.Policy) -> str:
     if policy.hook_timeout is None:
-        return f"scale-in by the group does not wait for jobs: no lifecycle hook {autoscaling.HOOK_NAME}"
+        return f"scale-in by the group does not wait for jobs: no lifecycle hook {autoscale.HOOK_NAME}"
     return (
-        f"scale-in drains first: lifecycle hook {autoscaling.HOOK_NAME} "
-        f"(heartbeat timeout {policy.hook_timeout}s, then {autoscaling.HOOK_RESULT})"
+        f"scale-in drains first: lifecycle hook {autoscale.HOOK_NAME} "
+        f"(heartbeat timeout {policy.hook_timeout}s, then {autoscale.HOOK_RESULT})"
     )
 
 

@@ -1,18 +1,15 @@
 """Releases: deploys, rollbacks and config changes. Pick the commit and the config, record the
-release, run the playbook.
+release, give the playbook its variables, record how it ended.
 
-The work happens in the playbooks (deploy.yml: build on every app host, write the env file,
-migrate once, switch `current`, rolling restart of the web hosts; config.yml: write the env file,
-rolling restart). This module only checks the request before anything changes, records the
-numbered release in SSM (with the config version it runs with) and turns the outcome into one
-clear line.
+The work happens in the playbooks the commands run (deploy.yml: build on every app host, write
+the env file, migrate once, switch `current`, rolling restart of the web hosts; config.yml: write
+the env file, rolling restart). This module only checks the request before anything changes,
+records the numbered release in SSM (with the config version it runs with), builds the playbook's
+variables and turns the outcome into one clear line.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +19,7 @@ from farmhand.core import app, aws, releases
 from farmhand.core import config as config_vars
 from farmhand.core.errors import FarmError
 from farmhand.core.releases import Release
-from farmhand.core.runner import PlaybookResult, describe_failures, limit_for, playbook_command, run_playbook
+from farmhand.core.runner import PlaybookResult, describe_failures
 from farmhand.core.target import Target
 
 Say = Callable[[str], None]
@@ -121,8 +118,9 @@ def plan_rollback(
     )
 
 
-def run(target: Target, plan: Plan, say: Say) -> Release:
-    """Record the release, put its config in place, run the deploy playbook, record how it ended."""
+def start(target: Target, plan: Plan, say: Say) -> tuple[Release, dict[str, Any]]:
+    """Record the release and put its config in place; the release and deploy.yml's variables.
+    The command runs the playbook, then `finish` records how it ended."""
     ssm = ssm_client(target)
     if plan.config_version is None:  # a deploy runs with the config as it is now
         version = config_vars.record_version(ssm, target.farm, config_vars.read(ssm, target.farm))
@@ -149,11 +147,14 @@ def run(target: Target, plan: Plan, say: Say) -> Release:
             "migrate": plan.migrate,
         }
     }
-    return _finish(ssm, target, release, _run_playbook(target, "deploy.yml", extra))
+    return release, extra
 
 
-def run_config_change(target: Target, change: config_vars.Change, say: Say) -> Release:
-    """Record a config release (the live config is already written), apply it, record how it ended.
+def start_config_change(
+    target: Target, change: config_vars.Change, say: Say
+) -> tuple[Release, dict[str, Any]]:
+    """Record a config release (the live config is already written); the release and config.yml's
+    variables. The command runs the playbook, then `finish` records how it ended.
 
     The release runs the current release's code with the new config, as Heroku's does.
     """
@@ -165,34 +166,18 @@ def run_config_change(target: Target, change: config_vars.Change, say: Say) -> R
         ssm, target.farm, current.sha if current else "", description, kind="config", config_version=version
     )
     say(f"Recorded {release.label}: {description}")
-    extra = {"farmhand_config_restart": current is not None}
-    return _finish(ssm, target, release, _run_playbook(target, "config.yml", extra))
+    return release, {"farmhand_config_restart": current is not None}
 
 
-def _finish(ssm: Any, target: Target, release: Release, result: PlaybookResult) -> Release:
+def finish(target: Target, release: Release, result: PlaybookResult) -> Release:
+    """Record how RELEASE's playbook ended: succeeded, or failed (DeployFailed, naming where)."""
+    ssm = ssm_client(target)
     if result.ok:
         releases.finish(ssm, target.farm, release, "succeeded")
         return release
     where = describe_failures(result)
     releases.finish(ssm, target.farm, release, "failed", f"failed on {where}")
     raise DeployFailed(f"{release.label} failed on {where}; `farm releases -f {target.farm}` shows what runs")
-
-
-def _run_playbook(
-    target: Target, playbook: str, extra: dict[str, Any], limit: str | None = None
-) -> PlaybookResult:
-    state = target.project.state_dir
-    state.mkdir(parents=True, exist_ok=True)
-    fd, path = tempfile.mkstemp(prefix="release-", suffix=".json", dir=state)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(extra, handle)
-        cmd = playbook_command(
-            target.project, playbook, limit or limit_for(target.farm), extra_args=["-e", f"@{path}"]
-        )
-        return run_playbook(target.project, cmd, target.env)
-    finally:
-        Path(path).unlink(missing_ok=True)
 
 
 # -- shipping the running release to new hosts (`farm ps:scale`) ---------------------------------
@@ -213,12 +198,10 @@ def release_archive(target: Target, release: Release, repo_override: str | None)
     return app.archive(repo, release.sha, target.project.state_dir / "archives")
 
 
-def ship_release(
-    target: Target, release: Release, hosts: list[str], repo_override: str | None
-) -> PlaybookResult:
-    """Deploy the running RELEASE to HOSTS only (new hosts): build, env file, switch, start; no
-    migrations, no new release recorded."""
-    extra = {
+def ship_vars(target: Target, release: Release, repo_override: str | None) -> dict[str, Any]:
+    """deploy.yml's variables to ship the running RELEASE to new hosts: build, env file, switch,
+    start; no migrations, no new release recorded."""
+    return {
         "farmhand_release": {
             "name": release.dir_name,
             "label": release.label,
@@ -227,4 +210,3 @@ def ship_release(
             "migrate": False,
         }
     }
-    return _run_playbook(target, "deploy.yml", extra, limit=",".join(sorted(hosts)))

@@ -2,8 +2,9 @@
 
 This module checks the request and plans it before anything changes (a bad request is one
 FarmError, exit 2, nothing touched): which roles grow, which shrink, which hosts leave. The
-hosts themselves come and go through a backend (farmhand.scaling_aws on AWS, the local farm's
-containers otherwise); farmhand.scaling_run does the converge, deploy and drain around them.
+hosts themselves come and go through farmhand.core.scaling.instances (an Auto Scaling group or
+tagged instances on AWS, the local farm's containers otherwise); farmhand.core.scaling.steps
+does the converge, deploy and drain around them.
 """
 
 from __future__ import annotations

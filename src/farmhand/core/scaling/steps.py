@@ -1,24 +1,28 @@
 """`farm ps:scale`, the steps: new hosts are converged and deployed to before they take work;
 leaving hosts are taken out of work (their jobs finish) before they are terminated.
 
-Growing a type: the fleet brings the hosts up, Ansible waits until it can log in, `site.yml` runs
-on them together with the hosts whose configuration lists the farm's hosts (the database's
-pg_hba, the load balancer's servers), then `deploy.yml` ships the current release to them alone
-(no migrations): Sidekiq starts there with the release, a web host joins the load balancer once
-it answers its health check as that release.
+Growing a type: the fleet brings the hosts up, Ansible waits until it can log in, they are
+converged together with the hosts whose configuration lists the farm's hosts (the database's
+pg_hba, the load balancer's servers), then the current release is shipped to them alone (no
+migrations): Sidekiq starts there with the release, a web host joins the load balancer once it
+answers its health check as that release.
 
-Shrinking a type: `scale_in.yml` drains the chosen hosts (web: out of the load balancer; worker:
-Sidekiq quieted, the play waits for their jobs), the fleet terminates them, and `site.yml` runs on
-the hosts that listed them.
+Shrinking a type: the chosen hosts are drained (web: out of the load balancer; worker: Sidekiq
+quieted, the play waits for their jobs), the fleet terminates them, and the hosts that listed
+them are converged.
+
+The command picks the playbook of each run (`Playbooks`: site.yml, deploy.yml, scale_in.yml).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
-from farmhand.commands._options import fail
 from farmhand.core import deploy
-from farmhand.core.runner import describe_failures, playbook_command, run_module, run_playbook
+from farmhand.core.errors import RunFailed
+from farmhand.core.releases import Release
+from farmhand.core.runner import run_module
 from farmhand.core.scaling import plan as scaling
 from farmhand.core.scaling.instances import Fleet
 from farmhand.core.scaling.plan import Bounds, RoleChange
@@ -27,6 +31,22 @@ from farmhand.core.target import Target, resolve
 Say = Callable[[str], None]
 # Roles whose configuration lists the farm's other hosts: converged again when hosts come or go.
 DEPENDENT_ROLES = ("db", "db_follower", "db_restore", "lb")
+
+
+class Playbooks(Protocol):
+    """The Ansible runs a scale needs, each stopping the command (RunFailed + HINT) if it fails."""
+
+    def converge(self, target: Target, hosts: Sequence[str], hint: str = "") -> None:
+        """Apply the farm's configuration to HOSTS."""
+        ...
+
+    def ship(self, target: Target, release: Release, hosts: Sequence[str], hint: str) -> None:
+        """Deploy the running RELEASE to HOSTS only: no migrations, no new release recorded."""
+        ...
+
+    def drain(self, target: Target, hosts: Sequence[str]) -> None:
+        """Take HOSTS out of work; their running jobs finish."""
+        ...
 
 
 def redis_hosts(target: Target) -> list[str]:
@@ -63,13 +83,6 @@ def _dependents(target: Target, exclude: Sequence[str] = ()) -> list[str]:
     )
 
 
-def _playbook(target: Target, playbook: str, hosts: Sequence[str], hint: str = "") -> None:
-    cmd = playbook_command(target.project, playbook, _limit(hosts))
-    result = run_playbook(target.project, cmd, target.env)
-    if not result.ok:
-        raise fail(f"{playbook} failed on {describe_failures(result)}{hint}")
-
-
 def _stranded(target: Target, role: str, new: Sequence[str], before: int) -> str:
     """What to do with new hosts that run but take no work (a failed converge or deploy)."""
     return (
@@ -84,62 +97,63 @@ def _wait_for_login(target: Target, names: Sequence[str], say: Say) -> None:
     )
     missing = sorted(set(names) - set(found))
     if missing:
-        raise fail(f"cannot log in to {', '.join(missing)}: they run, but SSH does not answer")
+        raise RunFailed(f"cannot log in to {', '.join(missing)}: they run, but SSH does not answer")
     say(f"{', '.join(names)}: SSH answers")
 
 
-def grow(target: Target, change: RoleChange, fleet: Fleet, repo: str | None, say: Say) -> Target:
+def grow(target: Target, change: RoleChange, fleet: Fleet, playbooks: Playbooks, say: Say) -> Target:
     """Add CHANGE.adds hosts; converge and deploy them. Returns the farm as it is now."""
     new = fleet.add(change.role, change.adds, target.hosts_with_role(change.role), say)
     say(f"New {change.role} hosts: {', '.join(new)}")
     target = resolve(target.farm, refresh=True)
     unknown = sorted(set(new) - {h.name for h in target.hosts})
     if unknown:
-        raise fail(
+        raise RunFailed(
             f"the inventory does not list {', '.join(unknown)} yet: run `farm converge -f {target.farm}`"
         )
     _wait_for_login(target, new, say)
     converge = sorted({*new, *_dependents(target)})
     say(f"Converging {', '.join(converge)}")
-    _playbook(target, "site.yml", converge, _stranded(target, change.role, new, change.current))
+    playbooks.converge(target, converge, _stranded(target, change.role, new, change.current))
     history = deploy.release_history(target)
     current = deploy.current_release(history)
     if current is None or not current.sha:
         say("No release yet: the first `farm deploy` ships the app to them")
         return target
     say(f"Deploying {current.label} ({current.sha[:7]}) to {', '.join(new)}")
-    result = deploy.ship_release(target, current, new, repo)
-    if not result.ok:
-        hint = _stranded(target, change.role, new, change.current)
-        raise fail(f"deploying {current.label} failed on {describe_failures(result)}{hint}")
+    playbooks.ship(target, current, new, _stranded(target, change.role, new, change.current))
     return target
 
 
-def shrink(target: Target, change: RoleChange, fleet: Fleet, say: Say) -> Target:
+def shrink(target: Target, change: RoleChange, fleet: Fleet, playbooks: Playbooks, say: Say) -> Target:
     """Drain CHANGE.leaving (their jobs finish), terminate them, converge the hosts that listed them."""
     names = [h.name for h in change.leaving]
     if change.role == "worker":
         say(f"Quieting Sidekiq on {', '.join(names)} and waiting for their jobs to finish")
     else:
         say(f"Taking {', '.join(names)} out of work")
-    _playbook(target, "scale_in.yml", names)
+    playbooks.drain(target, names)
     fleet.remove(change.role, change.leaving, say)
     target = resolve(target.farm, refresh=True)
     dependents = _dependents(target, exclude=names)
     if dependents:
         say(f"Converging {', '.join(dependents)} (they listed the hosts that left)")
-        _playbook(target, "site.yml", dependents)
+        playbooks.converge(target, dependents)
     return target
 
 
 def run(
-    target: Target, changes: Sequence[RoleChange], fleets: Callable[[str], Fleet], repo: str | None, say: Say
+    target: Target,
+    changes: Sequence[RoleChange],
+    fleets: Callable[[str], Fleet],
+    playbooks: Playbooks,
+    say: Say,
 ) -> Target:
     """Grow first, then shrink: capacity never dips below both counts during the change."""
     for change in changes:
         if change.adds:
-            target = grow(target, change, fleets(change.role), repo, say)
+            target = grow(target, change, fleets(change.role), playbooks, say)
     for change in changes:
         if change.removes:
-            target = shrink(target, change, fleets(change.role), say)
+            target = shrink(target, change, fleets(change.role), playbooks, say)
     return target
