@@ -605,7 +605,7 @@ def test_converge_runs_site_yml_limited_to_the_farm_and_role(aws_env, farms, tmp
     fake.write_text(
         "#!/bin/sh\n"
         f'echo "$PWD $*" >> "{calls}"\n'
-        # What the farmhand_drift callback records of a run (tests/test_drift.py covers the rest).
+        # What the farmhand_drift callback records of a run (tests/core/test_drift.py covers the rest).
         """echo '{"event": "start"}' >> "$FARMHAND_DRIFT_FILE"\n"""
         "echo 'PLAY RECAP *****'\n"
         "echo 'demo-web-1 : ok=5 changed=2 unreachable=0 failed=0 skipped=1 rescued=0 ignored=0'\n"

@@ -424,7 +424,7 @@ def worker_project(tmp_path: Path, role_worker: str, farm_vars: str = "") -> Pro
     defaults = tmp_path / "roles/sidekiq_worker/defaults"
     defaults.mkdir(parents=True)
     (defaults / "main.yml").write_text(
-        (Path(__file__).resolve().parents[1] / "roles/sidekiq_worker/defaults/main.yml").read_text()
+        (Path(__file__).resolve().parents[2] / "roles/sidekiq_worker/defaults/main.yml").read_text()
     )
     for group, text in (("role_worker", role_worker), ("farm_f", farm_vars)):
         (tmp_path / "group_vars" / group).mkdir(parents=True)

@@ -33,7 +33,7 @@ from farmhand.core.local.s3front import S3Front, ensure_certificate
 from farmhand.core.project import Project
 from farmhand.core.target import Target
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def target(*roles: tuple[str, str]) -> Target:

@@ -215,13 +215,13 @@ def test_config_versions_split_big_configs_and_reuse_an_identical_one(aws_env):
 
 def test_every_variable_farmhand_sets_is_reserved():
     """The names the env file gets from Farmhand (and Unicorn sets) are exactly the reserved ones."""
-    values = yaml.safe_load((Path(__file__).parents[1] / "group_vars/all/farmhand.yml").read_text())
-    storage = yaml.safe_load((Path(__file__).parents[1] / "group_vars/all/storage.yml").read_text())
+    values = yaml.safe_load((Path(__file__).parents[2] / "group_vars/all/farmhand.yml").read_text())
+    storage = yaml.safe_load((Path(__file__).parents[2] / "group_vars/all/storage.yml").read_text())
     local_s3 = set(re.findall(r"'([A-Z][A-Z0-9_]*)':", storage["farmhand_local_s3_env"]))
     assert local_s3 == {"S3_ENDPOINT", "AWS_CA_BUNDLE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     managed = set(values["farmhand_managed_env"]) | local_s3
     reserved = set(values["farmhand_config_reserved"])
-    unicorn = (Path(__file__).parents[1] / "roles/rails_unicorn/templates/unicorn.rb.j2").read_text()
+    unicorn = (Path(__file__).parents[2] / "roles/rails_unicorn/templates/unicorn.rb.j2").read_text()
     set_by_unicorn = {n for n in ("FARMHAND_RELEASE", "FARMHAND_ENV_KEYS") if f'ENV["{n}"] =' in unicorn}
     assert set_by_unicorn == {"FARMHAND_RELEASE", "FARMHAND_ENV_KEYS"}
     assert reserved == managed | set_by_unicorn

@@ -17,7 +17,7 @@ from farmhand.core.project import Project
 from farmhand.core.ssh import host_connection, remote_argv
 from farmhand.core.target import Target
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def target(*roles: tuple[str, str]) -> Target:

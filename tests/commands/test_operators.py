@@ -1,5 +1,5 @@
 """`farm run`, `console`, `ssh`, `scp`, `help` and shell completion, against moto's fake hosts with a
-stand-in `ssh` and `scp` that record how they were called (as tests/test_cutover.py does)."""
+stand-in `ssh` and `scp` that record how they were called (as tests/core/test_cutover.py does)."""
 
 from __future__ import annotations
 
