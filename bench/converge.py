@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from farmhand.local.farm import REAL_AWS_VARS, LocalFarm  # noqa: E402
-from farmhand.project import Project  # noqa: E402
-from farmhand.runner import parse_recap  # noqa: E402
+from farmhand.core.local.farm import REAL_AWS_VARS, LocalFarm  # noqa: E402
+from farmhand.core.project import Project  # noqa: E402
+from farmhand.core.runner import parse_recap  # noqa: E402
 
 STOCK_CFG = """\
 [defaults]

@@ -30,9 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from farmhand.local.farm import LocalFarm  # noqa: E402
-from farmhand.local.load import Load, LoadResult  # noqa: E402
-from farmhand.project import Project  # noqa: E402
+from farmhand.core.local.farm import LocalFarm  # noqa: E402
+from farmhand.core.local.load import Load, LoadResult  # noqa: E402
+from farmhand.core.project import Project  # noqa: E402
 
 FARM_BIN = str(Path(sys.executable).with_name("farm"))
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import boto3
 
-from farmhand.local.moto import MotoServer
+from farmhand.core.local.moto import MotoServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

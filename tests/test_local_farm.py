@@ -33,9 +33,9 @@ from farmlib import (
     run,
 )
 
-from farmhand.inventory import untag
-from farmhand.local.load import Load
-from farmhand.runner import parse_recap
+from farmhand.core.inventory import untag
+from farmhand.core.local.load import Load
+from farmhand.core.runner import parse_recap
 
 pytestmark = pytest.mark.farm
 

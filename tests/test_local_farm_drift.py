@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from farmlib import FARM, container, farm, first_with_role, hosts_with_role, on_host, run
 
-from farmhand.runner import parse_recap
+from farmhand.core.runner import parse_recap
 
 pytestmark = pytest.mark.farm
 

@@ -1,0 +1,110 @@
+"""`farm deploy`, `releases`, `rollback`: numbered releases of the app, Heroku's way."""
+
+from __future__ import annotations
+
+import click
+
+from farmhand.commands import _playbooks
+from farmhand.commands._options import fail, farm_option, json_option
+from farmhand.commands._output import info, out, show, step, table
+from farmhand.commands.apps import app_urls
+from farmhand.core import deploy
+from farmhand.core.runner import limit_for
+from farmhand.core.target import Target, resolve
+
+
+def _run_release(target: Target, plan: deploy.Plan) -> None:
+    hosts = {h.name for h in target.hosts if set(h.roles) & set(target.project.app_roles)}
+    step(f"{plan.description} to {target.farm} ({len(hosts)} app hosts)")
+    release, extra_vars = deploy.start(target, plan, say=info)
+    result = _playbooks.run(target, "deploy.yml", limit_for(target.farm), extra_vars=extra_vars)
+    try:
+        deploy.finish(target, release, result)
+    except deploy.DeployFailed as exc:
+        raise fail(str(exc)) from None
+    step(f"Released {release.label} ({plan.sha[:7]}) to {target.farm}")
+    for url in app_urls(target):
+        info(f"The app answers at {url}")
+
+
+@click.command("deploy")
+@farm_option
+@click.option("--ref", default="HEAD", show_default=True, help="Branch, tag or commit of the app to deploy.")
+@click.option("--repo", metavar="PATH", help="The app's git work tree. Default: farmhand_app_repo.")
+@click.option("--force", is_flag=True, help="Deploy even if the farm already runs this commit.")
+def deploy_cmd(farm: str | None, ref: str, repo: str | None, force: bool) -> None:
+    """Deploy a commit of the app: build on every app host, migrate, switch, restart.
+
+    Every deploy is a new numbered release (`farm releases`). Migrations run once,
+    before the switch; web hosts restart one at a time without dropping a request.
+    A failed build or migration leaves the running release as it was.
+
+    \b
+    Example:
+      farm deploy -f staging
+      farm deploy -f staging --ref v2.3.1
+    """
+    target = resolve(farm)
+    plan = deploy.plan_deploy(target, ref, repo)
+    current = deploy.current_release(deploy.release_history(target))
+    if current is not None and current.sha == plan.sha and not force:
+        info(f"{target.farm} already runs {plan.sha[:7]} as {current.label}: nothing to deploy")
+        info("(--force deploys it again)")
+        return
+    _run_release(target, plan)
+
+
+@click.command("releases")
+@farm_option
+@click.option(
+    "-n", "--num", "limit", type=click.IntRange(min=1), default=15, show_default=True, help="How many."
+)
+@json_option("Print JSON instead of a table.")
+def releases_cmd(farm: str | None, limit: int, as_json: bool) -> None:
+    """List the farm's releases, newest first.
+
+    \b
+    Example:
+      farm releases -f staging
+    """
+    target = resolve(farm)
+    history = deploy.release_history(target)
+    current = deploy.current_release(history)
+    shown = list(reversed(history))[:limit]
+    rows = [{**r.as_dict(), "current": r is current} for r in shown]
+
+    def text() -> None:
+        out.print(f"=== {target.farm} Releases", markup=False)
+        if not shown:
+            info("no releases yet: `farm deploy` makes the first")
+            return
+        found = table("", "VERSION", "STATUS", "COMMIT", "DESCRIPTION", "BY", "CREATED")
+        for r in shown:
+            found.add_row(
+                "*" if r is current else "", r.label, r.status, r.sha[:7], r.description, r.user, r.created_at
+            )
+        out.print(found)
+
+    show(as_json, {"farm": target.farm, "releases": rows}, text)
+
+
+@click.command("rollback")
+@farm_option
+@click.argument("release", required=False, metavar="[vN]")
+@click.option("--repo", metavar="PATH", help="The app's git work tree. Default: farmhand_app_repo.")
+def rollback_cmd(farm: str | None, release: str | None, repo: str | None) -> None:
+    """Go back to an earlier release's code, as a new release (no migrations run).
+
+    Without vN, goes back to the release before the current one.
+
+    \b
+    Example:
+      farm rollback -f staging
+      farm rollback -f staging v41
+    """
+    target = resolve(farm)
+    history = deploy.release_history(target)
+    _run_release(target, deploy.plan_rollback(target, history, release, repo))
+
+
+COMMANDS = (deploy_cmd, releases_cmd, rollback_cmd)

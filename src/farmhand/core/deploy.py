@@ -1,0 +1,212 @@
+"""Releases: deploys, rollbacks and config changes. Pick the commit and the config, record the
+release, give the playbook its variables, record how it ended.
+
+The work happens in the playbooks the commands run (deploy.yml: build on every app host, write
+the env file, migrate once, switch `current`, rolling restart of the web hosts; config.yml: write
+the env file, rolling restart). This module only checks the request before anything changes,
+records the numbered release in SSM (with the config version it runs with), builds the playbook's
+variables and turns the outcome into one clear line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from farmhand.core import app, aws, releases
+from farmhand.core import config as config_vars
+from farmhand.core.errors import FarmError
+from farmhand.core.releases import Release
+from farmhand.core.runner import PlaybookResult, describe_failures
+from farmhand.core.target import Target
+
+Say = Callable[[str], None]
+
+
+class DeployFailed(Exception):
+    """The playbook failed: the release is recorded as failed; exit code 1."""
+
+    exit_code = 1
+
+
+@dataclass
+class Plan:
+    """What a deploy or rollback will ship: checked before anything changes."""
+
+    sha: str
+    archive: Path
+    description: str
+    kind: str
+    migrate: bool
+    # A rollback returns to its release's config too: that config version (None: leave the config).
+    config_version: int | None = None
+
+
+def ssm_client(target: Target) -> Any:
+    return aws.client("ssm", target.project.region, target.env)
+
+
+def release_history(target: Target) -> list[Release]:
+    """The farm's releases, oldest first."""
+    return releases.list_releases(ssm_client(target), target.farm)
+
+
+def current_release(history: list[Release]) -> Release | None:
+    """The release the farm runs: the newest that succeeded."""
+    done = [r for r in history if r.status == "succeeded"]
+    return done[-1] if done else None
+
+
+def require_web_hosts(target: Target) -> None:
+    if not target.hosts_with_role("web"):
+        raise FarmError(f"farm {target.farm!r} has no web hosts: nothing to deploy to (see `farm ps`)")
+
+
+def _commit_subject(repo: Path, sha: str) -> str:
+    return app.git(repo, "log", "-1", "--format=%s", sha).stdout.strip()[:60]
+
+
+def plan_deploy(target: Target, ref: str, repo_override: str | None) -> Plan:
+    require_web_hosts(target)
+    repo = app.app_repo(target.project, target.farm, repo_override)
+    sha = app.resolve_ref(repo, ref)
+    archive = app.archive(repo, sha, target.project.state_dir / "archives")
+    subject = _commit_subject(repo, sha)
+    description = f"Deploy {sha[:7]}" + (f": {subject}" if subject else "")
+    return Plan(sha=sha, archive=archive, description=description, kind="deploy", migrate=True)
+
+
+def plan_rollback(
+    target: Target, history: list[Release], label: str | None, repo_override: str | None
+) -> Plan:
+    """Roll back to release LABEL (default: the one before the current one): code only, no migrations."""
+    if label is not None:
+        releases.parse_label(label)
+    require_web_hosts(target)
+    wanted = releases.find(history, label) if label is not None else None
+    current = current_release(history)
+    if current is None:
+        raise FarmError(
+            f"farm {target.farm!r} has no successful release to roll back from (see `farm releases`)"
+        )
+    if wanted is None:
+        earlier = [r for r in history if r.status == "succeeded" and r.version < current.version]
+        if not earlier:
+            raise FarmError(
+                f"{current.label} is the farm's first successful release: there is nothing to roll back to"
+            )
+        wanted = earlier[-1]
+    elif wanted.status != "succeeded":
+        raise FarmError(f"{wanted.label} {wanted.status}: roll back to a release that succeeded")
+    elif wanted.version == current.version:
+        raise FarmError(f"{wanted.label} is the current release: nothing to roll back")
+    elif not wanted.sha:
+        raise FarmError(f"{wanted.label} was a config change before the first deploy: it has no code")
+    if wanted.config_version is not None:  # readable before anything changes
+        config_vars.load_version(ssm_client(target), target.farm, wanted.config_version)
+    repo = app.app_repo(target.project, target.farm, repo_override)
+    archive = app.archive(repo, wanted.sha, target.project.state_dir / "archives")
+    return Plan(
+        sha=wanted.sha,
+        archive=archive,
+        description=f"Rollback to {wanted.label}",
+        kind="rollback",
+        migrate=False,
+        config_version=wanted.config_version,
+    )
+
+
+def start(target: Target, plan: Plan, say: Say) -> tuple[Release, dict[str, Any]]:
+    """Record the release and put its config in place; the release and deploy.yml's variables.
+    The command runs the playbook, then `finish` records how it ended."""
+    ssm = ssm_client(target)
+    if plan.config_version is None:  # a deploy runs with the config as it is now
+        version = config_vars.record_version(ssm, target.farm, config_vars.read(ssm, target.farm))
+    else:
+        version = plan.config_version
+    release = releases.create(
+        ssm, target.farm, plan.sha, plan.description, kind=plan.kind, config_version=version
+    )
+    say(f"Recorded {release.label}: {plan.description}")
+    if plan.config_version is not None:
+        try:
+            change = config_vars.restore(ssm, target.farm, plan.config_version)
+        except FarmError as exc:
+            releases.finish(ssm, target.farm, release, "failed", f"config not restored: {exc}")
+            raise
+        if not change.empty:
+            say(f"Config vars as in config version {plan.config_version}: {config_vars.describe(change)}")
+    extra = {
+        "farmhand_release": {
+            "name": release.dir_name,
+            "label": release.label,
+            "sha": plan.sha,
+            "archive": str(plan.archive),
+            "migrate": plan.migrate,
+        }
+    }
+    return release, extra
+
+
+def start_config_change(
+    target: Target, change: config_vars.Change, say: Say
+) -> tuple[Release, dict[str, Any]]:
+    """Record a config release (the live config is already written); the release and config.yml's
+    variables. The command runs the playbook, then `finish` records how it ended.
+
+    The release runs the current release's code with the new config, as Heroku's does.
+    """
+    ssm = ssm_client(target)
+    version = config_vars.record_version(ssm, target.farm, change.after)
+    current = current_release(release_history(target))
+    description = config_vars.describe(change)
+    release = releases.create(
+        ssm, target.farm, current.sha if current else "", description, kind="config", config_version=version
+    )
+    say(f"Recorded {release.label}: {description}")
+    return release, {"farmhand_config_restart": current is not None}
+
+
+def finish(target: Target, release: Release, result: PlaybookResult) -> Release:
+    """Record how RELEASE's playbook ended: succeeded, or failed (DeployFailed, naming where)."""
+    ssm = ssm_client(target)
+    if result.ok:
+        releases.finish(ssm, target.farm, release, "succeeded")
+        return release
+    where = describe_failures(result)
+    releases.finish(ssm, target.farm, release, "failed", f"failed on {where}")
+    raise DeployFailed(f"{release.label} failed on {where}; `farm releases -f {target.farm}` shows what runs")
+
+
+# -- shipping the running release to new hosts (`farm ps:scale`) ---------------------------------
+
+
+def release_archive(target: Target, release: Release, repo_override: str | None) -> Path:
+    """The archive of RELEASE's commit: the one the deploy left in .farm/archives, else made again
+    from the app's repository. Checked before `ps:scale` changes anything."""
+    cached = target.project.state_dir / "archives" / f"{release.sha}.tar.gz"
+    if cached.is_file() and repo_override is None:
+        return cached
+    repo = app.app_repo(target.project, target.farm, repo_override)
+    if app.git(repo, "cat-file", "-e", f"{release.sha}^{{commit}}").returncode != 0:
+        raise FarmError(
+            f"{release.label}'s commit {release.sha[:7]} is not in {repo}: "
+            "give the app's repository with --repo"
+        )
+    return app.archive(repo, release.sha, target.project.state_dir / "archives")
+
+
+def ship_vars(target: Target, release: Release, repo_override: str | None) -> dict[str, Any]:
+    """deploy.yml's variables to ship the running RELEASE to new hosts: build, env file, switch,
+    start; no migrations, no new release recorded."""
+    return {
+        "farmhand_release": {
+            "name": release.dir_name,
+            "label": release.label,
+            "sha": release.sha,
+            "archive": str(release_archive(target, release, repo_override)),
+            "migrate": False,
+        }
+    }

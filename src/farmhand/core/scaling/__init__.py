@@ -1,0 +1,1 @@
+"""`farm ps:scale` and `ps:autoscale`: the plan, the instances that come and go, the steps, the policy."""

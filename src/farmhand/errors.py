@@ -1,7 +1,0 @@
-"""Errors a user can cause or fix: printed as one line on stderr, exit code 2."""
-
-
-class FarmError(Exception):
-    """A problem the user can act on (bad input, missing credentials, unknown farm...)."""
-
-    exit_code = 2
