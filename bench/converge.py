@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from farmhand.core.local.farm import REAL_AWS_VARS, LocalFarm  # noqa: E402
 from farmhand.core.project import Project  # noqa: E402
-from farmhand.core.runner import parse_recap  # noqa: E402
+from farmhand.core.runner import read_results, recording  # noqa: E402
 
 STOCK_CFG = """\
 [defaults]
@@ -54,14 +54,21 @@ def farm_env(farm: str) -> dict[str, str]:
     return env
 
 
-def converge(farm: str, env: dict[str, str]) -> tuple[float, int]:
+def playbook(farm: str, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """site.yml on the farm, and each host's counts (recorded by the CLI's farmhand_results callback)."""
     cmd = ["ansible-playbook", "playbooks/site.yml", "--limit", f"farm_{farm}"]
+    with recording(ROOT, env) as (run_env, results):
+        proc = subprocess.run(cmd, cwd=ROOT, env=run_env, capture_output=True, text=True)
+        return proc, read_results(results, proc.returncode).recap
+
+
+def converge(farm: str, env: dict[str, str]) -> tuple[float, int]:
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    proc, recap = playbook(farm, env)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"converge failed:\n{proc.stdout[-3000:]}")
-    changed = sum(c["changed"] for c in parse_recap(proc.stdout.splitlines()).values())
+    changed = sum(c["changed"] for c in recap.values())
     return elapsed, changed
 
 
@@ -78,10 +85,7 @@ def main() -> None:
     tuned = {**base, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
     stock = {**base, "ANSIBLE_CONFIG": str(stock_cfg)}
 
-    hosts = len(parse_recap(subprocess.run(
-        ["ansible-playbook", "playbooks/site.yml", "--limit", f"farm_{args.farm}"],
-        cwd=ROOT, env=tuned, capture_output=True, text=True,
-    ).stdout.splitlines()))  # fmt: skip
+    hosts = len(playbook(args.farm, tuned)[1])
     print(f"farm {args.farm}: {hosts} hosts, converged once before measuring; {args.repeat} runs each")
 
     times: dict[str, list[float]] = {"farmhand": [], "stock": []}

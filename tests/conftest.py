@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -302,10 +303,51 @@ def fake_playbook(tmp_path: Path, body: str) -> tuple[str, Path]:
     return f"{bin_dir}{os.pathsep}{ANSIBLE_BIN}", calls
 
 
-OK_RECAP = (
-    "echo 'PLAY RECAP *****'\n"
-    "echo 'demo-web-1 : ok=5 changed=2 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0'\n"
-)
+def counts(
+    ok: int = 5, changed: int = 0, unreachable: int = 0, failed: int = 0, skipped: int = 0
+) -> dict[str, int]:
+    """A host's counts as the farmhand_results callback records them (the PLAY RECAP's)."""
+    return {
+        "ok": ok,
+        "changed": changed,
+        "unreachable": unreachable,
+        "failed": failed,
+        "skipped": skipped,
+        "rescued": 0,
+        "ignored": 0,
+    }
+
+
+def recorded(*events: Mapping[str, Any]) -> str:
+    """Shell lines for a stand-in ansible-playbook or ansible: append EVENTS to the file the CLI
+    names for the farmhand_results callback, as a real run's callback writes them."""
+    return "".join(f'echo {shlex.quote(json.dumps(e))} >> "$FARMHAND_RESULTS_FILE"\n' for e in events)
+
+
+def failed_task(host: str, task: str, role: str | None = None) -> dict[str, Any]:
+    """The callback's line for TASK failing on HOST."""
+    return {
+        "event": "failed",
+        "host": host,
+        "play": "",
+        "role": role,
+        "task": task,
+        "censored": False,
+        "msg": "",
+    }
+
+
+def ran(stats: Mapping[str, Mapping[str, int]], *events: Mapping[str, Any]) -> str:
+    """Shell lines for a stand-in ansible-playbook: the PLAY RECAP it prints, and what the callback
+    records of the same run (its start, EVENTS, each host's counts)."""
+    lines = ["echo 'PLAY RECAP *****'\n"]
+    for host, c in stats.items():
+        text = " ".join(f"{k}={v}" for k, v in c.items())
+        lines.append(f"echo '{host} : {text}'\n")
+    return "".join(lines) + recorded({"event": "start"}, *events, {"event": "end", "stats": stats})
+
+
+OK_RECAP = ran({"demo-web-1": counts(changed=2)})
 
 
 # -- the whole-farm tests' local farm (tests/farmlib.py) -------------------------------------------

@@ -178,6 +178,22 @@ def ec2_instances(env: dict[str, str] | None = None) -> dict[str, dict]:
     return found
 
 
+SUMMARY_COLUMNS = ["HOST", "OK", "CHANGED", "FAILED", "UNREACHABLE", "SKIPPED"]
+
+
+def summary_table(output: str) -> dict[str, dict[str, int]]:
+    """The per-host counts of `farm converge`'s Summary table (built from the run's recorded results)."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split() == SUMMARY_COLUMNS) + 1
+    counts: dict[str, dict[str, int]] = {}
+    for line in lines[start:]:
+        fields = line.split()
+        if len(fields) != len(SUMMARY_COLUMNS) or not all(f.isdigit() for f in fields[1:]):
+            break
+        counts[fields[0]] = {k.lower(): int(v) for k, v in zip(SUMMARY_COLUMNS[1:], fields[1:], strict=True)}
+    return counts
+
+
 def hosts_with_role(role: str) -> list[str]:
     """Names of the farm's running hosts whose role tag carries ROLE, sorted (as `farm ps` lists them)."""
     listing = json.loads(farm("ps", "-f", FARM, "--json", "--no-processes").stdout)

@@ -31,11 +31,12 @@ from farmlib import (
     get,
     podman_json,
     run,
+    summary_table,
 )
 
+from farmhand.core import runner
 from farmhand.core.inventory import untag
 from farmhand.core.local.load import Load
-from farmhand.core.runner import parse_recap
 
 pytestmark = pytest.mark.farm
 
@@ -134,7 +135,7 @@ def test_ps_lists_hosts_by_role(local_farm):
 def test_the_first_converge_reaches_every_host_and_counts_its_changes(local_farm):
     first = farm("converge", "-f", FARM)
     STATE["converged"] = True
-    recap = parse_recap(first.stdout.splitlines())
+    recap = summary_table(first.stdout)
     assert sorted(recap) == HOSTS
     assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in recap.values())
     changed = sum(c["changed"] for c in recap.values())
@@ -643,16 +644,19 @@ def test_converge_after_deploys_changes_nothing_and_prints_no_secret_at_vvv(loca
     # The farm's second converge, after deploys, config changes, rollbacks and two promotions: run
     # as a user runs Ansible directly, at -vvv. It changes nothing (every role is idempotent, and
     # nothing the other commands did is undone), and no secret is in all it prints.
-    again = run("ansible-playbook", "playbooks/site.yml", "--limit", f"farm_{FARM}", "-vvv", env=farm_env())
+    # The farmhand_results callback enabled, as in the CLI's runs: it records the counts, quietly.
+    with runner.recording(ROOT, farm_env()) as (env, results):
+        again = run("ansible-playbook", "playbooks/site.yml", "--limit", f"farm_{FARM}", "-vvv", env=env)
+        recorded = results.read_text()
+        recap = runner.read_results(results, again.returncode).recap
     assert again.returncode == 0, again.stdout[-3000:]
-    recap = parse_recap(again.stdout.splitlines())
     assert sorted(recap) == HOSTS
     assert {h: c["changed"] for h, c in recap.items()} == NO_CHANGES
     assert len(again.stdout) > 100_000  # -vvv really is verbose
     secrets = secrets_in_ssm(farm_env())
     assert sorted(secrets) == SECRETS
     for name, secret in secrets.items():
-        assert secret["Value"] not in again.stdout + again.stderr, name
+        assert secret["Value"] not in again.stdout + again.stderr + recorded, name
     assert version_on_each_web_host() == {("v7", app_repo["v1"])}
 
 

@@ -14,9 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from farmlib import FARM, container, farm, first_with_role, hosts_with_role, on_host, run
-
-from farmhand.core.runner import parse_recap
+from farmlib import FARM, container, farm, first_with_role, hosts_with_role, on_host, run, summary_table
 
 pytestmark = pytest.mark.farm
 
@@ -69,7 +67,7 @@ def test_a_hand_edited_file_is_drift_on_that_host_and_task_until_a_converge_of_i
 
     # The repair, limited to a role: only that role's hosts are converged.
     repair = farm("converge", "-f", FARM, "--role", "web")
-    assert sorted(parse_recap(repair.stdout.splitlines())) == sorted(hosts_with_role("web"))
+    assert sorted(summary_table(repair.stdout)) == sorted(hosts_with_role("web"))
     assert EDIT not in on_host(web_host, "cat", SITE).stdout
 
     # The converged farm has no drift: every host was checked, none changed or failed.

@@ -18,10 +18,13 @@ from conftest import (
     REPO_ROOT,
     ansible_inventory,
     assert_ok,
+    counts,
+    failed_task,
     fake_playbook,
     farm,
     inventory_list,
     parameters,
+    ran,
     snapshot,
     ssm_client,
 )
@@ -605,11 +608,8 @@ def test_converge_runs_site_yml_limited_to_the_farm_and_role(aws_env, farms, tmp
     fake.write_text(
         "#!/bin/sh\n"
         f'echo "$PWD $*" >> "{calls}"\n'
-        # What the farmhand_drift callback records of a run (tests/core/test_drift.py covers the rest).
-        """echo '{"event": "start"}' >> "$FARMHAND_DRIFT_FILE"\n"""
-        "echo 'PLAY RECAP *****'\n"
-        "echo 'demo-web-1 : ok=5 changed=2 unreachable=0 failed=0 skipped=1 rescued=0 ignored=0'\n"
-        "echo 'demo-web-2 : ok=5 changed=0 unreachable=0 failed=0 skipped=1 rescued=0 ignored=0'\n"
+        # What the farmhand_results callback records of a run (tests/core/test_drift.py covers the rest).
+        + ran({"demo-web-1": counts(changed=2, skipped=1), "demo-web-2": counts(skipped=1)})
     )
     fake.chmod(0o755)
     env = {**aws_env, "PATH": f"{bin_dir}{os.pathsep}{ANSIBLE_BIN}"}
@@ -629,9 +629,11 @@ def test_converge_runs_site_yml_limited_to_the_farm_and_role(aws_env, farms, tmp
 FAILED_BUILD = (
     "echo 'TASK [app_release : Build the release] *****'\n"
     "echo 'fatal: [demo-web-2]: FAILED! => {}'\n"
-    "echo 'PLAY RECAP *****'\n"
-    "echo 'demo-web-2 : ok=5 changed=2 unreachable=0 failed=1 skipped=0 rescued=0 ignored=0'\n"
-    "exit 2\n"
+    + ran(
+        {"demo-web-2": counts(changed=2, failed=1)},
+        failed_task("demo-web-2", "Build the release", "app_release"),
+    )
+    + "exit 2\n"
 )
 
 

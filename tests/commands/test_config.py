@@ -13,7 +13,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import OK_RECAP, assert_ok, fake_playbook, farm, parameters, ssm_client
+from conftest import (
+    OK_RECAP,
+    assert_ok,
+    counts,
+    failed_task,
+    fake_playbook,
+    farm,
+    parameters,
+    ran,
+    ssm_client,
+)
 
 from farmhand.core import config as config_vars
 from farmhand.core.errors import FarmError
@@ -34,9 +44,13 @@ AWKWARD = {
 FAILED_CONFIG = (
     "echo 'TASK [rails_unicorn : Wait until the app answers its health check as the new release] *****'\n"
     "echo 'fatal: [demo-web-1]: FAILED! => {}'\n"
-    "echo 'PLAY RECAP *****'\n"
-    "echo 'demo-web-1 : ok=5 changed=2 unreachable=0 failed=1 skipped=0 rescued=0 ignored=0'\n"
-    "exit 2\n"
+    + ran(
+        {"demo-web-1": counts(changed=2, failed=1)},
+        failed_task(
+            "demo-web-1", "Wait until the app answers its health check as the new release", "rails_unicorn"
+        ),
+    )
+    + "exit 2\n"
 )
 
 

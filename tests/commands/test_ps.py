@@ -124,7 +124,10 @@ def fakes(tmp_path: Path) -> tuple[dict[str, str], Path]:
     )
     (bin_dir / "ansible").write_text(
         f'#!/bin/sh\necho "ansible $*" >> "{calls}"\n'
-        'IFS=,; for h in $1; do echo "$h | SUCCESS => {\\"changed\\": false}"; done\n'
+        # What the farmhand_results callback records of a module run that succeeded on each host.
+        'IFS=,; for h in $1; do echo "$h | SUCCESS => {\\"changed\\": false}"\n'
+        'echo "{\\"event\\": \\"ok\\", \\"host\\": \\"$h\\", \\"result\\": {\\"changed\\": false}}"'
+        ' >> "$FARMHAND_RESULTS_FILE"; done\n'
     )
     (bin_dir / "ssh").write_text("#!/bin/sh\nexit 255\n")
     for name in ("ansible-playbook", "ansible", "ssh"):

@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import OK_RECAP, assert_ok, fake_playbook, farm
+from conftest import OK_RECAP, assert_ok, counts, fake_playbook, farm
 
 from farmhand import drift_summary
-from farmhand.core import drift
+from farmhand.core import drift, runner
 
-# -- recorded callback output (lines the farmhand_drift callback wrote on a local farm) ------------
+# -- recorded callback output (lines the farmhand_results callback wrote on a local farm) ----------
 
 START = {"event": "start", "playbook": "playbooks/site.yml"}
 NGINX_SITE = {
@@ -277,11 +277,11 @@ def prepare(tmp_path: Path) -> Path:
 
 
 def run_local_playbook(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """PLAYBOOK against localhost with the farmhand_drift callback enabled as `farm converge` does."""
+    """PLAYBOOK against localhost with the farmhand_results callback enabled as `farm converge` does."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     base["ANSIBLE_CONFIG"] = str(tmp_path / "ansible.cfg")
     kept = tmp_path / "events.jsonl"
-    with drift.recording(base) as (env, events):
+    with runner.recording(tmp_path, base) as (env, events):
         proc = subprocess.run(
             [
                 str(Path(sys.executable).with_name("ansible-playbook")),
@@ -349,13 +349,20 @@ def test_the_callback_reports_no_drift_once_applied(tmp_path):
 # -- the CLI, with a stand-in ansible-playbook replaying recorded callback output ----------------
 
 
-def replaying(tmp_path: Path, events: list[dict], recap_lines: str, exit_code: int = 0) -> str:
-    """A fake ansible-playbook's body: append EVENTS to the callback's file, print a PLAY RECAP."""
+def replaying(
+    tmp_path: Path, events: list[dict], stats: dict[str, dict[str, int]], exit_code: int = 0
+) -> str:
+    """A fake ansible-playbook's body: print a PLAY RECAP of STATS, append EVENTS (the END one with
+    STATS) to the callback's file."""
     recorded = tmp_path / "recorded.jsonl"
-    recorded.write_text("".join(json.dumps(e) + "\n" for e in events))
+    lines = [{**e, "stats": stats} if e.get("event") == "end" else e for e in events]
+    recorded.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    recap_lines = "".join(
+        f"echo '{host} : {' '.join(f'{k}={v}' for k, v in c.items())}'\n" for host, c in stats.items()
+    )
     return (
         f'echo "$ANSIBLE_CALLBACKS_ENABLED $ANSIBLE_CALLBACK_PLUGINS" > "{tmp_path}/callback-env"\n'
-        f'/bin/cat "{recorded}" >> "$FARMHAND_DRIFT_FILE"\n'
+        f'/bin/cat "{recorded}" >> "$FARMHAND_RESULTS_FILE"\n'
         "echo 'TASK [rails_unicorn : Write the nginx site] *****'\n"
         "echo 'PLAY RECAP *****'\n"
         f"{recap_lines}"
@@ -363,12 +370,13 @@ def replaying(tmp_path: Path, events: list[dict], recap_lines: str, exit_code: i
     )
 
 
-def recap_line(host: str, changed: int = 0, failed: int = 0, unreachable: int = 0) -> str:
-    counts = f"ok=5 changed={changed} unreachable={unreachable} failed={failed} skipped=0 rescued=0 ignored=0"
-    return f"echo '{host} : {counts}'\n"
+def recap_line(
+    host: str, changed: int = 0, failed: int = 0, unreachable: int = 0
+) -> dict[str, dict[str, int]]:
+    return {host: counts(changed=changed, failed=failed, unreachable=unreachable)}
 
 
-CLEAN = recap_line("demo-web-1") + recap_line("demo-web-2")
+CLEAN = recap_line("demo-web-1") | recap_line("demo-web-2")
 
 
 def test_check_without_drift_exits_0_with_an_empty_report_alone_on_stdout(aws_env, farms, tmp_path):
@@ -405,14 +413,14 @@ def test_check_without_drift_exits_0_with_an_empty_report_alone_on_stdout(aws_en
         "--diff",
     ]
     enabled, plugins = (tmp_path / "callback-env").read_text().split()
-    assert enabled == "farmhand_drift"
-    assert Path(plugins, "farmhand_drift.py").is_file()
+    assert enabled == "farmhand_results"
+    assert Path(plugins.split(os.pathsep)[0], "farmhand_results.py").is_file()
 
 
 def test_check_with_drift_exits_3_and_reports_the_host_and_task(aws_env, farms, tmp_path):
     events = [START, NGINX_SITE, RELOAD_NGINX, END]
     path, _ = fake_playbook(
-        tmp_path, replaying(tmp_path, events, recap_line("demo-web-1", 2) + recap_line("demo-web-2"))
+        tmp_path, replaying(tmp_path, events, recap_line("demo-web-1", 2) | recap_line("demo-web-2"))
     )
     env = {**aws_env, "PATH": path}
     proc = farm("converge", "-f", "demo", "--check", "--diff", "--json", env=env)
@@ -432,7 +440,7 @@ def test_a_failed_check_exits_1_and_still_prints_its_report(aws_env, farms, tmp_
     body = replaying(
         tmp_path,
         [START, NGINX_SITE, {**UNREACHABLE, "host": "demo-web-2"}, END],
-        recap_line("demo-web-1", 1) + recap_line("demo-web-2", unreachable=1),
+        recap_line("demo-web-1", 1) | recap_line("demo-web-2", unreachable=1),
         exit_code=4,
     )
     path, _ = fake_playbook(tmp_path, body)
@@ -441,14 +449,16 @@ def test_a_failed_check_exits_1_and_still_prints_its_report(aws_env, farms, tmp_
     report = json.loads(proc.stdout)
     assert report["status"] == "failed" and report["failed"] == ["demo-web-2"]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("farm: error")]
-    assert errors == ["farm: error: check failed on demo-web-2"]
+    # The task comes from the callback's record of the failure, as from a real run's `fatal:` line.
+    assert errors == ["farm: error: check failed on demo-web-2 (Gathering Facts)"]
 
 
 def test_a_check_the_callback_never_saw_exits_1(aws_env, farms, tmp_path):
-    path, _ = fake_playbook(tmp_path, OK_RECAP)  # an ansible-playbook that never loads the callback
+    # An ansible-playbook that never loads the callback: it prints a recap, records nothing.
+    path, _ = fake_playbook(tmp_path, "echo 'PLAY RECAP *****'\necho 'demo-web-1 : ok=5 changed=2'\n")
     proc = farm("converge", "-f", "demo", "--check", env={**aws_env, "PATH": path})
     assert proc.returncode == 1
-    assert "farm: error: no report: Ansible's farmhand_drift callback recorded nothing" in proc.stderr
+    assert "farm: error: no report: Ansible's farmhand_results callback recorded nothing" in proc.stderr
 
 
 @pytest.mark.parametrize(

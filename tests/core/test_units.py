@@ -1,10 +1,12 @@
-"""Pure functions: local farm shapes, the containers.conf patch, PLAY RECAP parsing, farm names."""
+"""Pure functions: local farm shapes, the containers.conf patch, run results, farm names."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,7 @@ from farmhand.core.local.hostfix import patch_containers_conf, ulimits_line
 from farmhand.core.local.moto import MotoServer
 from farmhand.core.local.shape import MAX_HOSTS, PlannedHost, parse_args, plan
 from farmhand.core.project import validate_farm
-from farmhand.core.runner import PlaybookResult, limit_for, parse_recap
+from farmhand.core.runner import PlaybookResult, limit_for, read_results
 
 ROLES = ("web", "worker", "db", "db_follower", "cron", "console", "lb", "redis")
 
@@ -169,64 +171,60 @@ def test_ulimits_line_is_a_toml_array_of_nofile_and_nproc():
     assert line.endswith(', "nproc=32768:32768"]')
 
 
-# -- runner.parse_recap --------------------------------------------------------------------------
+# -- runner.read_results: the farmhand_results callback's file -----------------------------------
 
-PLAYBOOK_OUTPUT = """\
-PLAY [all] *********************************************************************
-
-TASK [Gathering Facts] *********************************************************
-ok: [demo-web-1]
-fatal: [demo-db-1]: UNREACHABLE! => {"changed": false, "unreachable": true}
-not-a-host : ok=99 changed=99
-
-PLAY RECAP *********************************************************************
-demo-web-1         : ok=12   changed=3    unreachable=0    failed=0    skipped=2    rescued=0    ignored=0
-demo-worker-cron-1 : ok=10 changed=0 unreachable=0 failed=1 skipped=4 rescued=1 ignored=2
-demo-db-1          : ok=0 changed=0 unreachable=1 failed=0 skipped=0 rescued=0 ignored=0
-
-"""
-
-
-def test_parse_recap_reads_counts_per_host():
-    recap = parse_recap(PLAYBOOK_OUTPUT.splitlines())
-    assert recap == {
-        "demo-web-1": {
-            "ok": 12,
-            "changed": 3,
-            "unreachable": 0,
-            "failed": 0,
-            "skipped": 2,
-            "rescued": 0,
-            "ignored": 0,
-        },
-        "demo-worker-cron-1": {
-            "ok": 10,
-            "changed": 0,
-            "unreachable": 0,
-            "failed": 1,
-            "skipped": 4,
-            "rescued": 1,
-            "ignored": 2,
-        },
-        "demo-db-1": {
-            "ok": 0,
-            "changed": 0,
-            "unreachable": 1,
-            "failed": 0,
-            "skipped": 0,
-            "rescued": 0,
-            "ignored": 0,
-        },
-    }
+RECAP = {
+    "demo-web-1": {
+        "ok": 12,
+        "changed": 3,
+        "unreachable": 0,
+        "failed": 0,
+        "skipped": 2,
+        "rescued": 0,
+        "ignored": 0,
+    },
+    "demo-worker-cron-1": {
+        "ok": 10,
+        "changed": 0,
+        "unreachable": 0,
+        "failed": 1,
+        "skipped": 4,
+        "rescued": 1,
+        "ignored": 2,
+    },
+    "demo-db-1": {
+        "ok": 0,
+        "changed": 0,
+        "unreachable": 1,
+        "failed": 0,
+        "skipped": 0,
+        "rescued": 0,
+        "ignored": 0,
+    },
+}
+UNREACHABLE = {"event": "unreachable", "host": "demo-db-1", "task": "Gathering Facts", "msg": "no route"}
 
 
-def test_parse_recap_without_a_recap_is_empty():
-    assert parse_recap(PLAYBOOK_OUTPUT.split("PLAY RECAP")[0].splitlines()) == {}
-    assert parse_recap([]) == {}
+def results_file(tmp_path: Path, *events: dict) -> Path:
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return path
 
 
-def test_playbook_result_summarises_the_recap():
-    result = PlaybookResult(returncode=2, recap=parse_recap(PLAYBOOK_OUTPUT.splitlines()))
+def test_read_results_reads_counts_per_host(tmp_path):
+    path = results_file(tmp_path, {"event": "start"}, UNREACHABLE, {"event": "end", "stats": RECAP})
+    assert read_results(path, 2).recap == RECAP
+
+
+def test_read_results_without_a_recap_is_empty(tmp_path):
+    assert read_results(results_file(tmp_path, {"event": "start"}, UNREACHABLE), 2).recap == {}
+    assert read_results(tmp_path / "never-written.jsonl", 0).recap == {}
+
+
+def test_playbook_result_summarises_the_recap(tmp_path):
+    result = PlaybookResult(
+        returncode=2, recap=read_results(results_file(tmp_path, {"event": "end", "stats": RECAP}), 2).recap
+    )
     assert not result.ok
     assert result.changed == 3
     assert result.failed_hosts == ["demo-db-1", "demo-worker-cron-1"]

@@ -10,7 +10,14 @@ from farmhand.commands._options import fail, farm_option, json_option, role_opti
 from farmhand.commands._output import info, out, print_json, progress_on_stderr, step, table
 from farmhand.core import drift
 from farmhand.core.errors import FarmError
-from farmhand.core.runner import PlaybookResult, describe_failures, limit_for, playbook_command, run_playbook
+from farmhand.core.runner import (
+    CALLBACK_NAME,
+    PlaybookResult,
+    describe_failures,
+    limit_for,
+    playbook_command,
+    run_playbook,
+)
 from farmhand.core.target import resolve
 
 
@@ -43,18 +50,15 @@ def converge(farm: str | None, role: str | None, check: bool, diff: bool, as_jso
         step(f"Converging {len(hosts)} hosts of {target.farm}{' role ' + role if role else ''}{mode}")
         limit = limit_for(target.farm, role)
         cmd = playbook_command(target.project, "site.yml", limit, check=check, diff=diff)
-        with drift.recording(target.env) as (env, events):
-            result = run_playbook(target.project, cmd, env, stream=sys.stderr if as_json else None)
-            report = drift.build_report(
-                target.farm, check, drift.read_events(events), result.recap, result.returncode
-            )
+        result = run_playbook(target.project, cmd, target.env, stream=sys.stderr if as_json else None)
+        report = drift.build_report(target.farm, check, result.events, result.recap, result.returncode)
         _print_recap(result)
         if as_json:
             print_json(report.as_dict())
         if not result.ok:
             raise fail(f"{'check' if check else 'converge'} failed on {describe_failures(result)}")
         if (check or as_json) and not report.recorded:
-            raise fail(f"no report: Ansible's {drift.CALLBACK_NAME} callback recorded nothing")
+            raise fail(f"no report: Ansible's {CALLBACK_NAME} callback recorded nothing")
         info(f"{len(result.recap)} hosts, {result.changed} changes{mode}")
         if check:
             info(report.summary())

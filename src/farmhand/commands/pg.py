@@ -21,7 +21,6 @@ DEFAULT_MAX_LAG = 16 * 1024 * 1024
 # How long psql may take to reach the database (connect, authenticate, start the session) before it
 # stops with one line (`... failed: timeout expired`): libpq waits for ever without it.
 PSQL_CONNECT_TIMEOUT_S = 15
-_PAUSED = re.compile(r"Writes paused for (?P<seconds>[0-9.]+) s")
 
 
 def _size(n: float | None) -> str:
@@ -88,9 +87,9 @@ def _promote_playbook(target: Target, playbook: str, promotion: pg.Promotion, *e
     args = ["-e", json.dumps(promotion.extra_vars()), *extra]
     result = _playbooks.run(target, playbook, limit_for(target.farm), *args)
     if result.ok:
-        paused = next((m["seconds"] for line in result.output if (m := _PAUSED.search(line))), None)
-        if paused:
-            info(f"Writes were paused for {paused} s")
+        paused = result.custom.get("farmhand_writes_paused_s")  # set_stats of pg_promote.yml
+        if paused is not None:
+            info(f"Writes were paused for {float(paused):.3f} s")
     else:
         info(f"{playbook} failed on {describe_failures(result)}")
     return result.ok

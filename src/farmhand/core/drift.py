@@ -1,9 +1,10 @@
 """Drift reports: which hosts and tasks a converge changed, or with --check would change.
 
-The `farmhand_drift` callback (farmhand/ansible_plugins/callback) records, during the playbook run,
-one JSON line per task result that changed, failed or found its host unreachable. This module turns
-those lines into the report `farm converge --json` prints, and maps it to the exit code: 0 no drift,
-3 drift found (check mode), 1 a failed or unreachable host.
+The `farmhand_results` callback (farmhand/ansible_plugins/callback), which every run of the CLI
+loads (farmhand.runner), records one JSON line per task result that changed, failed or found its
+host unreachable, and each host's counts at the end. This module turns those lines into the report
+`farm converge --json` prints, and maps it to the exit code: 0 no drift, 3 drift found (check
+mode), 1 a failed or unreachable host.
 
 The report never carries file contents: a diff is summarised as line counts and the names of the
 attributes that differ, and a `no_log` task shows as censored (Ansible censors its result before
@@ -13,19 +14,14 @@ any callback sees it).
 from __future__ import annotations
 
 import difflib
-import json
-import os
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-CALLBACK_NAME = "farmhand_drift"
-CALLBACK_DIR = Path(__file__).resolve().parent.parent / "ansible_plugins" / "callback"
-EVENTS_VAR = "FARMHAND_DRIFT_FILE"
+from farmhand.core.runner import read_results
+
 FAILURE_MSG_MAX = 200
 
 
@@ -163,9 +159,7 @@ def _change_dict(change: Change) -> dict[str, Any]:
 
 def read_events(path: Path) -> list[dict[str, Any]]:
     """The callback's JSON lines (none when the file was never written)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_results(path, 0).events
 
 
 def build_report(
@@ -283,27 +277,3 @@ def _diff_path(diffs: Sequence[Mapping[str, Any]]) -> str | None:
             if found := _host_path(header):
                 return found
     return None
-
-
-# -- running with the callback -------------------------------------------------------------------
-
-
-@contextmanager
-def recording(env: Mapping[str, str]) -> Iterator[tuple[dict[str, str], Path]]:
-    """ENV with the farmhand_drift callback enabled, and the file it writes to (removed afterwards)."""
-
-    def joined(name: str, value: str, sep: str) -> str:
-        current = env.get(name, "")
-        return f"{value}{sep}{current}" if current else value
-
-    with tempfile.TemporaryDirectory(prefix="farmhand-drift-") as tmp:
-        events = Path(tmp) / "events.jsonl"
-        yield (
-            {
-                **env,
-                "ANSIBLE_CALLBACK_PLUGINS": joined("ANSIBLE_CALLBACK_PLUGINS", str(CALLBACK_DIR), os.pathsep),
-                "ANSIBLE_CALLBACKS_ENABLED": joined("ANSIBLE_CALLBACKS_ENABLED", CALLBACK_NAME, ","),
-                EVENTS_VAR: str(events),
-            },
-            events,
-        )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from farmhand.core.errors import FarmError
@@ -37,15 +39,24 @@ class Host:
 
 
 def inventory_list(project: Project, env: Mapping[str, str], refresh: bool = False) -> dict[str, Any]:
-    """`ansible-inventory --list` of the project's inventory file, as a dict."""
-    cmd = ["ansible-inventory", "-i", str(project.inventory), "--list"]
-    if refresh:
-        cmd.append("--flush-cache")
-    proc = subprocess.run(cmd, cwd=project.root, env=dict(env), capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-        raise FarmError(f"ansible-inventory failed: {lines[-1] if lines else 'exit ' + str(proc.returncode)}")
-    return untag(json.loads(proc.stdout))
+    """`ansible-inventory --list` of the project's inventory file, as a dict.
+
+    The listing is written to a file (`--output`), not read from stdout, where Ansible's display
+    settings (`-v`'s "Using ... as config file") would mix with it.
+    """
+    with tempfile.TemporaryDirectory(prefix="farmhand-inventory-") as tmp:
+        listing = Path(tmp) / "inventory.json"
+        cmd = ["ansible-inventory", "-i", str(project.inventory), "--list", "--output", str(listing)]
+        if refresh:
+            cmd.append("--flush-cache")
+        proc = subprocess.run(
+            cmd, cwd=project.root, env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        if proc.returncode != 0 or not listing.is_file():
+            lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+            reason = lines[-1] if lines else f"exit {proc.returncode}"
+            raise FarmError(f"ansible-inventory failed: {reason}")
+        return untag(json.loads(listing.read_text(encoding="utf-8")))
 
 
 def untag(value: Any) -> Any:
