@@ -310,12 +310,14 @@ def render(value: Any, variables: Mapping[str, Any], name: str, host: str) -> An
 
 
 def _vault_cause(exc: BaseException) -> BaseException | None:
-    """The vault error behind EXC (Ansible wraps it in template and variable errors), if any."""
+    """The vault error behind EXC (Ansible wraps it in template and variable errors), if any: an
+    AnsibleVaultError, or the templar's UndecryptableVaultError for an inline `!vault` value."""
+    from ansible._internal._templating._jinja_common import UndecryptableVaultError
     from ansible.parsing.vault import AnsibleVaultError
 
     seen: BaseException | None = exc
     for _ in range(20):
-        if seen is None or isinstance(seen, AnsibleVaultError):
+        if seen is None or isinstance(seen, (AnsibleVaultError, UndecryptableVaultError)):
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
