@@ -772,8 +772,12 @@ def test_cron_commands_follow_the_farms_active_cron_host(aws_env, farms, fleet, 
     standby = fleet.add("demo", "cron", "demo-cron-2")
     view = tmp_path / "project-failed-over"
     view.mkdir()
-    for name in ("ansible.cfg", "inventory", "playbooks", "roles"):
+    for name in ("ansible.cfg", "playbooks", "roles"):
         (view / name).symlink_to(REPO_ROOT / name)
+    # Laid out as Ansible reads it: the inventory's group_vars are this view's own.
+    (view / "inventory").mkdir()
+    (view / "inventory" / "aws_ec2.yml").symlink_to(REPO_ROOT / "inventory" / "aws_ec2.yml")
+    (view / "inventory" / "group_vars").symlink_to("../group_vars")
     shutil.copytree(REPO_ROOT / "group_vars", view / "group_vars", symlinks=True)
     cron_vars = view / "group_vars" / "farm_demo" / "cron.yml"
     jobs = "farmhand_cron_jobs:\n  - {name: nightly, schedule: daily at 02:30, command: bin/rails nightly}\n"

@@ -422,13 +422,15 @@ def test_bad_autoscale_on_a_group_puts_no_hook_and_changes_nothing(aws_env, ec2,
 
 
 def worker_project(tmp_path: Path, role_worker: str, farm_vars: str = "") -> Project:
-    """A project whose worker settings are ROLE_WORKER (group_vars/role_worker) and FARM_VARS
-    (group_vars/farm_f), over sidekiq_worker's real defaults."""
-    defaults = tmp_path / "roles/sidekiq_worker/defaults"
-    defaults.mkdir(parents=True)
-    (defaults / "main.yml").write_text(
-        (Path(__file__).resolve().parents[2] / "roles/sidekiq_worker/defaults/main.yml").read_text()
-    )
+    """A project laid out as Ansible reads it (inventory/group_vars -> ../group_vars, roles/) whose
+    worker settings are ROLE_WORKER (group_vars/role_worker) and FARM_VARS (group_vars/farm_f), over
+    sidekiq_worker's real defaults."""
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory/aws_ec2.yml").symlink_to(repo / "inventory/aws_ec2.yml")
+    (tmp_path / "inventory/group_vars").symlink_to("../group_vars")
+    (tmp_path / "roles").mkdir()
+    (tmp_path / "roles/sidekiq_worker").symlink_to(repo / "roles/sidekiq_worker")
     for group, text in (("role_worker", role_worker), ("farm_f", farm_vars)):
         (tmp_path / "group_vars" / group).mkdir(parents=True)
         (tmp_path / "group_vars" / group / "worker.yml").write_text(text or "---\n")
@@ -454,8 +456,10 @@ def worker_project(tmp_path: Path, role_worker: str, farm_vars: str = "") -> Pro
         ),
         # AWS's maximum is 7200 s.
         ("sidekiq_worker_processes: [{name: a, queues: [a], timeout: 86400}]", "", 7200),
-        # A timeout Ansible computes cannot be read here: the maximum, to be safe.
+        # A timeout Ansible cannot work out (an undefined variable): the maximum, to be safe.
         ("sidekiq_worker_processes: [{name: a, queues: [a], timeout: '{{ t }}'}]", "", 7200),
+        # A timeout Ansible computes is rendered as a converge renders it.
+        ("sidekiq_worker_processes: [{name: a, queues: [a], timeout: '{{ t }}'}]\nt: 300", "", 300 + 120),
         # No processes set anywhere: the role's default process, with the default timeout.
         ("", "", 3600 + autoscaling.HOOK_MARGIN),
     ],

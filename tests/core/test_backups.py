@@ -14,7 +14,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import jinja2
 import pytest
 
 from farmhand.core.backups import (
@@ -270,10 +269,9 @@ def test_the_example_db_policy_covers_the_farms_backup_repository():
     repository, and pgBackRest's S3 calls (list, get, put, delete): nothing else runs on db hosts."""
     text = (ROOT / "examples/iam/db-instance-profile.json").read_text()
     policy = json.loads(text.replace("APP", "bookshelf").replace("FARM", "ci"))
-    settings = Project(ROOT).group_vars("all")
-    render = {  # rendered with Ansible's templating, as a converge would
-        name: jinja2.Template(settings[name]).render(farmhand_app_name="bookshelf", farmhand_farm="ci")
-        for name in ("farmhand_backup_bucket", "farmhand_backup_path")
+    project = Project(ROOT)
+    render = {  # as Ansible gives them to a host of farm ci (farmhand.core.variables), as a converge would
+        name: project.farm_var("ci", name) for name in ("farmhand_backup_bucket", "farmhand_backup_path")
     }
     bucket, prefix = render["farmhand_backup_bucket"], render["farmhand_backup_path"].strip("/")
     assert (bucket, prefix) == ("bookshelf-backups-ci", "ci")

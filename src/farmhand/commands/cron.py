@@ -1,15 +1,15 @@
 """`farm cron`, `cron:history`, `cron:logs`, `cron:run`: the farm's scheduled jobs, Heroku Scheduler's way.
 
 Each command runs the cron_scheduler role's runner (`farmhand-cron`) on the farm's active cron
-host (farmhand_cron_active_host, else the first host tagged cron, as site.yml makes it) over SSH,
-as `farm psql` reaches the database: same user, key and options as Ansible. A job name is
-checked against the farm's `cron_scheduler_jobs` in group_vars before any host is asked.
+host (farmhand_cron_active_host as Ansible computes it: group_vars/all/cron.yml picks the first
+host tagged cron) over SSH, as `farm psql` reaches the database: same user, key and options as
+Ansible. A job name is checked against `cron_scheduler_jobs` as Ansible gives it to that host
+(farmhand.core.variables) before the host is asked.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import click
 
@@ -23,36 +23,13 @@ JOB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 RUNNER = "/usr/local/bin/farmhand-cron"
 
 
-def _setting(target: Target, name: str, default: Any = None) -> Any:
-    """A variable as the farm's cron hosts see it: group_vars farm_<farm>, then role_cron, then all."""
-    project = target.project
-    for group in (f"farm_{target.farm}", "role_cron", "all"):
-        values = project.group_vars(group)
-        if name in values:
-            return values[name]
-    return default
-
-
-def _jobs(target: Target) -> Any:
-    """The farm's jobs: farmhand_cron_jobs (or the role's cron_scheduler_jobs, set directly) from
-    group_vars farm_<farm>, then role_cron, then all."""
-    for group in (f"farm_{target.farm}", "role_cron", "all"):
-        values = target.project.group_vars(group)
-        for name in ("farmhand_cron_jobs", "cron_scheduler_jobs"):
-            if name in values:
-                return values[name]
-    return []
-
-
 def cron_host(target: Target) -> Host:
-    """The active cron host, as site.yml makes it: the one farmhand_cron_active_host names (set it
-    in group_vars to fail over to a standby), else the first of the farm's hosts tagged cron."""
+    """The active cron host, as site.yml makes it: farmhand_cron_active_host as Ansible computes it
+    for the farm's cron hosts (set it in group_vars to fail over to a standby)."""
     hosts = sorted(target.hosts_with_role("cron"), key=lambda h: h.name)
     if not hosts:
         raise FarmError(f"farm {target.farm!r} has no cron host (no host tagged cron)")
-    active = _setting(target, "farmhand_cron_active_host")
-    if not isinstance(active, str) or not active or "{{" in active:
-        return hosts[0]  # the default template picks the first cron host by name, as here
+    active = target.var(hosts[0], "farmhand_cron_active_host")
     for host in hosts:
         if host.name == active:
             return host
@@ -63,13 +40,16 @@ def cron_host(target: Target) -> Host:
 
 
 def check_job(target: Target, job: str) -> None:
-    """Refuse a job name that is malformed or not among the farm's jobs, before any host is asked."""
+    """Refuse a job name that is malformed or not among the jobs Ansible gives the active cron host
+    (cron_scheduler_jobs; a host of farm_<farm> and role_cron when the farm has none), before any
+    host is asked."""
     if not JOB_NAME.match(job):
         raise FarmError(f"invalid job name {job!r}: jobs are named with a-z, 0-9, - and _")
-    jobs = _jobs(target)
-    if isinstance(jobs, str):
-        return  # a template: the runner on the host says whether it knows the job
-    names = [j.get("name") for j in jobs if isinstance(j, dict)]
+    if target.hosts_with_role("cron"):
+        jobs = target.var(cron_host(target), "cron_scheduler_jobs") or []
+    else:
+        jobs = target.project.farm_var(target.farm, "cron_scheduler_jobs", [], role="cron") or []
+    names = [j.get("name") for j in jobs if isinstance(j, dict)] if isinstance(jobs, list) else []
     if not names:
         where = f"farmhand_cron_jobs in group_vars/farm_{target.farm}/"
         raise FarmError(f"farm {target.farm!r} has no scheduled jobs ({where})")
@@ -79,7 +59,7 @@ def check_job(target: Target, job: str) -> None:
 
 def _runner(target: Target, host: Host, *args: str) -> None:
     """Run `sudo farmhand-cron ARGS` on the host, output passed through; exit with its status."""
-    runner = str(_setting(target, "cron_scheduler_runner_path", RUNNER))
+    runner = str(target.var(host, "cron_scheduler_runner_path", RUNNER))
     remote = ["sudo", runner, *args]
     raise click.exceptions.Exit(ssh.run_interactive(target.env, host, remote))
 

@@ -1,17 +1,13 @@
-"""The farm's hosts as Ansible sees them: the aws_ec2 inventory plugin, through ansible-inventory."""
+"""The farm's hosts as Ansible sees them: the aws_ec2 inventory plugin, loaded in-process
+(farmhand.variables), as ansible-playbook loads it."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from farmhand.core.errors import FarmError
-from farmhand.core.project import Project
+from farmhand.core.variables import Ansible
 
 
 @dataclass(frozen=True)
@@ -24,8 +20,9 @@ class Host:
     private_ip: str
     state: str
     instance_type: str
-    # Its inventory variables (group_vars included, as Ansible merges them): how to reach it.
-    vars: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Its variables as a play on it sees them (farmhand.variables.HostVariables: group_vars with
+    # Ansible's precedence, each value rendered when read): how to reach it, where the app lives.
+    vars: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -36,27 +33,6 @@ class Host:
             "state": self.state,
             "instance_type": self.instance_type,
         }
-
-
-def inventory_list(project: Project, env: Mapping[str, str], refresh: bool = False) -> dict[str, Any]:
-    """`ansible-inventory --list` of the project's inventory file, as a dict.
-
-    The listing is written to a file (`--output`), not read from stdout, where Ansible's display
-    settings (`-v`'s "Using ... as config file") would mix with it.
-    """
-    with tempfile.TemporaryDirectory(prefix="farmhand-inventory-") as tmp:
-        listing = Path(tmp) / "inventory.json"
-        cmd = ["ansible-inventory", "-i", str(project.inventory), "--list", "--output", str(listing)]
-        if refresh:
-            cmd.append("--flush-cache")
-        proc = subprocess.run(
-            cmd, cwd=project.root, env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        if proc.returncode != 0 or not listing.is_file():
-            lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-            reason = lines[-1] if lines else f"exit {proc.returncode}"
-            raise FarmError(f"ansible-inventory failed: {reason}")
-        return untag(json.loads(listing.read_text(encoding="utf-8")))
 
 
 def untag(value: Any) -> Any:
@@ -75,13 +51,11 @@ def roles_of(tag: str) -> tuple[str, ...]:
     return tuple(r.strip() for r in tag.split(",") if r.strip())
 
 
-def farm_hosts(inventory: dict[str, Any], farm: str) -> list[Host]:
+def farm_hosts(ansible: Ansible, farm: str) -> list[Host]:
     """Hosts of group farm_<farm>, sorted by name."""
-    hostvars = inventory.get("_meta", {}).get("hostvars", {})
-    names = inventory.get(f"farm_{farm}", {}).get("hosts", [])
     hosts = []
-    for name in sorted(names):
-        hv = hostvars.get(name, {})
+    for name in ansible.group_hosts(f"farm_{farm}"):
+        hv = ansible.inventory_vars(name)
         hosts.append(
             Host(
                 name=name,
@@ -90,7 +64,7 @@ def farm_hosts(inventory: dict[str, Any], farm: str) -> list[Host]:
                 private_ip=hv.get("aws_private_ip_address", ""),
                 state=hv.get("aws_state", {}).get("name", ""),
                 instance_type=hv.get("aws_instance_type", ""),
-                vars=hv,
+                vars=ansible.host_vars(name),
             )
         )
     return hosts

@@ -9,9 +9,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from farmhand.core.errors import FarmError
+from farmhand.core.variables import Ansible, read_yaml
 
 FARM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}\Z")  # \Z: `$` would let "demo\n" through
 INVENTORY = Path("inventory/aws_ec2.yml")
@@ -27,14 +26,6 @@ def validate_farm(name: str | None) -> str:
             "starting with a letter"
         )
     return name
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except yaml.YAMLError as exc:
-        raise FarmError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
 
 
 @dataclass(frozen=True)
@@ -71,42 +62,26 @@ class Project:
     @cached_property
     def region(self) -> str:
         """The region, set in one place: the `regions` list of the inventory file."""
-        data = _read_yaml(self.inventory) or {}
+        data = read_yaml(self.inventory) or {}
         regions = data.get("regions") or []
         if not regions or not isinstance(regions[0], str):
             raise FarmError(f"{self.inventory} sets no `regions`: add the farm's region there")
         return regions[0]
 
-    def group_vars(self, group: str) -> dict[str, Any]:
-        """Plain (unencrypted) variables of group_vars/<group>/*.yml or group_vars/<group>.yml."""
-        base = self.root / "group_vars"
-        files = [*sorted((base / group).glob("*.yml")), base / f"{group}.yml"]
-        merged: dict[str, Any] = {}
-        for path in files:
-            if path.is_file():
-                text = path.read_text(encoding="utf-8")
-                if text.startswith("$ANSIBLE_VAULT"):
-                    continue
-                data = _read_yaml(path) or {}
-                if isinstance(data, dict):
-                    merged.update(data)
-        return merged
-
-    def role_defaults(self, role: str) -> dict[str, Any]:
-        """A role's defaults (roles/<role>/defaults/main.yml); empty if it has none."""
-        path = self.root / "roles" / role / "defaults" / "main.yml"
-        data = _read_yaml(path) if path.is_file() else None
-        return data if isinstance(data, dict) else {}
+    @cached_property
+    def ansible(self) -> Ansible:
+        """Ansible's view of the project's variables without asking AWS for hosts: farm-level values."""
+        return Ansible(self, parse=False)
 
     @cached_property
     def roles(self) -> tuple[str, ...]:
         """The host roles a `role` tag may name (group_vars/all: farmhand_roles)."""
-        return tuple(self.group_vars("all").get("farmhand_roles", ()))
+        return tuple(self.ansible.farm_var(None, "farmhand_roles") or ())
 
     @cached_property
     def app_roles(self) -> tuple[str, ...]:
         """The roles whose hosts run the app's code (group_vars/all: farmhand_app_roles)."""
-        return tuple(self.group_vars("all").get("farmhand_app_roles", ()))
+        return tuple(self.ansible.farm_var(None, "farmhand_app_roles") or ())
 
     def configured_farms(self) -> set[str]:
         """Farms that have a group_vars/farm_<farm>/ directory or file."""
@@ -114,13 +89,10 @@ class Project:
         names = {p.name.removeprefix("farm_").removesuffix(".yml") for p in base.glob("farm_*")}
         return {n for n in names if FARM_NAME.match(n)}
 
-    def farm_var(self, farm: str, name: str, default: Any = None) -> Any:
-        """A variable as Ansible would see it for the farm's group: farm_<farm> over all."""
-        for group in (f"farm_{farm}", "all"):
-            values = self.group_vars(group)
-            if name in values:
-                return values[name]
-        return default
+    def farm_var(self, farm: str, name: str, default: Any = None, role: str | None = None) -> Any:
+        """A variable as Ansible gives it to a host of FARM (and of ROLE): group_vars with Ansible's
+        precedence, rendered, vault values decrypted (farmhand.variables)."""
+        return self.ansible.farm_var(farm, name, default, role=role)
 
     def validate_role(self, role: str) -> str:
         if role not in self.roles:

@@ -17,14 +17,14 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jinja2
-
 from farmhand.core.errors import FarmError
 from farmhand.core.inventory import Host
+from farmhand.core.variables import render
 
 # Options every ssh and scp call gets: quiet, and a new host's key accepted as ansible.cfg does.
 BASE_OPTIONS = ("-o", "LogLevel=ERROR", "-o", "StrictHostKeyChecking=accept-new")
@@ -62,17 +62,13 @@ class Connection:
 
 
 def _render(name: str, value: Any, hostvars: Mapping[str, Any], host: str) -> str:
-    """A variable's value; one that is a template (`{{ login_user }}`) rendered with the host's vars."""
+    """A variable's value; one that is still a template (`{{ login_user }}`, in variables given as a
+    plain mapping) rendered by Ansible's templar with the host's variables. A host's inventory
+    variables (Host.vars) come rendered by Ansible already."""
     text = "" if value is None else str(value)
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-    for _ in range(5):
-        if "{{" not in text and "{%" not in text:
-            return text
-        try:
-            text = env.from_string(text).render(**hostvars)
-        except jinja2.TemplateError as exc:
-            raise FarmError(f"cannot work out {name} for {host}: {exc}") from None
-    return text
+    if "{{" not in text and "{%" not in text:
+        return text
+    return str(render(text, dict(hostvars), name, host))
 
 
 def connection(name: str, hostvars: Mapping[str, Any], env: Mapping[str, str]) -> Connection:
@@ -90,12 +86,13 @@ def connection(name: str, hostvars: Mapping[str, Any], env: Mapping[str, str]) -
 
 def host_connection(host: Host, env: Mapping[str, str]) -> Connection:
     """The connection to an inventory host (its hostvars, else its private IP)."""
-    hostvars = {"ansible_host": host.private_ip or host.name, **host.vars}
+    hostvars = ChainMap(host.vars, {"ansible_host": host.private_ip or host.name})
     return connection(host.name, hostvars, env)
 
 
 def host_var(host: Host, name: str, default: Any = None) -> Any:
-    """A variable as Ansible sees it for HOST (inventory and group_vars), templates rendered."""
+    """A variable as Ansible gives it to HOST (farmhand.variables: inventory and group_vars with
+    Ansible's precedence, rendered, vault values decrypted)."""
     value = host.vars.get(name, default)
     return _render(name, value, host.vars, host.name) if isinstance(value, str) else value
 

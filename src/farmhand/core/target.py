@@ -8,9 +8,10 @@ from typing import Any
 
 from farmhand.core import aws
 from farmhand.core.errors import FarmError
-from farmhand.core.inventory import Host, farm_hosts, inventory_list
+from farmhand.core.inventory import Host, farm_hosts
 from farmhand.core.local.farm import REAL_AWS_VARS, LocalFarm
 from farmhand.core.project import Project, validate_farm
+from farmhand.core.variables import Ansible
 
 RUNNING = ["pending", "running"]
 
@@ -28,9 +29,17 @@ class Target:
     local: bool
     env: dict[str, str] = field(default_factory=dict)
     hosts: list[Host] = field(default_factory=list)
+    # The inventory and variables of this command's Ansible (None when resolved without hosts).
+    ansible: Ansible | None = field(default=None, repr=False)
 
     def hosts_with_role(self, role: str) -> list[Host]:
         return [h for h in self.hosts if role in h.roles]
+
+    def var(self, host: Host, name: str, default: Any = None) -> Any:
+        """NAME as Ansible gives it to HOST (a host of this farm): rendered, vault values decrypted."""
+        if self.ansible is None:
+            raise FarmError(f"farm {self.farm!r} was resolved without its hosts: cannot read {name}")
+        return self.ansible.var(host.name, name, default)
 
 
 def environment_for(project: Project, farm: str) -> tuple[bool, dict[str, str]]:
@@ -68,13 +77,15 @@ def resolve(farm: str | None, refresh: bool = False, with_hosts: bool = True) ->
         raise FarmError(f"farm {name!r} has no running hosts ({len(instances)} stopped or stopping)")
     if not with_hosts:
         return Target(project=project, farm=name, local=local, env=env)
-    inventory: dict[str, Any] = inventory_list(project, env, refresh=refresh)
-    hosts = farm_hosts(inventory, name)
+    # The inventory as ansible-playbook loads it, in this process: its hosts and their variables.
+    ansible = Ansible(project, env, refresh=refresh)
+    hosts = farm_hosts(ansible, name)
     if not refresh and {h.instance_id for h in hosts} != {i["InstanceId"] for i in running}:
         # The inventory's cache (one for the account, kept 60 s) predates an instance that runs now
         # or still lists one that is gone (another farm came up, ps:scale): read it afresh, which
         # rewrites the cache for the ansible-playbook run that may follow.
-        hosts = farm_hosts(inventory_list(project, env, refresh=True), name)
+        ansible = Ansible(project, env, refresh=True)
+        hosts = farm_hosts(ansible, name)
     if not hosts:
         raise FarmError(f"the inventory finds no hosts in farm_{name}: check the instances' tags")
-    return Target(project=project, farm=name, local=local, env=env, hosts=hosts)
+    return Target(project=project, farm=name, local=local, env=env, hosts=hosts, ansible=ansible)

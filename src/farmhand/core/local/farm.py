@@ -381,9 +381,7 @@ class LocalFarm:
         """The farm's backup repository (the objects under its prefix, farmhand_backup_path) goes
         with it: a farm brought up again under this name gets a new cipher pass."""
         s3 = self._client("s3")
-        prefix = str(self.project.farm_var(self.farm, "farmhand_backup_path", "")).strip("/")
-        if not prefix or "{" in prefix:
-            prefix = self.farm
+        prefix = str(self.project.farm_var(self.farm, "farmhand_backup_path", "")).strip("/") or self.farm
         removed = 0
         with aws.aws_errors():
             for bucket in s3.list_buckets().get("Buckets", []):

@@ -23,6 +23,7 @@ from typing import Any
 from farmhand.core import aws
 from farmhand.core.errors import FarmError
 from farmhand.core.project import Project
+from farmhand.core.variables import TemplateFailed
 
 NAMESPACE = "Farmhand"
 BACKLOG_METRIC = "BacklogPerInstance"
@@ -37,8 +38,6 @@ HOOK_RESULT = "CONTINUE"  # what the group does when the heartbeat timeout runs 
 HOOK_MARGIN = 120
 HOOK_MAX_TIMEOUT = 7200  # AWS's maximum heartbeat timeout
 HOOK_MIN_TIMEOUT = 30  # and its minimum
-# Where Ansible finds the worker processes' settings, lowest precedence first: the role's defaults,
-# then group_vars/all, farm_<farm> and role_worker (groups of one depth merge by name: role_ wins).
 
 
 @dataclass(frozen=True)
@@ -188,22 +187,20 @@ def find_policy(client: Any, group: dict[str, Any]) -> dict[str, Any] | None:
     return policies[0] if policies else None
 
 
-def _worker_settings(project: Project, farm: str) -> dict[str, Any]:
-    """sidekiq_worker's variables as a play on the farm's worker hosts sees them (plain values)."""
-    merged = project.role_defaults("sidekiq_worker")
-    for group in ("all", f"farm_{farm}", "role_worker"):
-        merged.update(project.group_vars(group))
-    return merged
-
-
 def hook_timeout(project: Project, farm: str) -> int:
     """The drain hook's heartbeat timeout: the longest Sidekiq shutdown timeout of the farm's worker
-    processes (sidekiq_worker_processes, each's `timeout` else sidekiq_worker_timeout) plus
-    HOOK_MARGIN, within AWS's limits. A timeout Farmhand cannot read (a Jinja expression) counts as
-    AWS's maximum."""
-    settings = _worker_settings(project, farm)
-    default = settings.get("sidekiq_worker_timeout", HOOK_MAX_TIMEOUT)
-    processes = settings.get("sidekiq_worker_processes") or []
+    processes (sidekiq_worker_processes, each's `timeout` else sidekiq_worker_timeout, as Ansible
+    gives them to site.yml's sidekiq_worker play on a worker host of the farm: the role's defaults
+    under group_vars) plus HOOK_MARGIN, within AWS's limits. A timeout Ansible cannot work out (an
+    undefined variable) counts as AWS's maximum."""
+    ansible = project.ansible
+    host = ansible.stand_in(farm, "worker")
+    play = ansible.role_play(("sidekiq_worker",), host)
+    try:
+        default = ansible.var(host, "sidekiq_worker_timeout", HOOK_MAX_TIMEOUT, play=play)
+        processes = ansible.var(host, "sidekiq_worker_processes", [], play=play) or []
+    except TemplateFailed:
+        return HOOK_MAX_TIMEOUT
     timeouts = [p.get("timeout", default) for p in processes if isinstance(p, dict)] or [default]
     try:
         longest = max(int(t) for t in timeouts)

@@ -50,15 +50,11 @@ class Playbooks(Protocol):
 
 
 def redis_hosts(target: Target) -> list[str]:
-    """The hosts that may run the farm's Redis, as group_vars/all/redis.yml picks them: those tagged
-    redis, else the first worker host, else none (the db host; an external URL: none)."""
-    if str(target.project.farm_var(target.farm, "farmhand_redis_external_url", "") or ""):
-        return []
-    tagged = sorted(h.name for h in target.hosts_with_role("redis"))
-    if tagged:
-        return tagged
-    workers = sorted(h.name for h in target.hosts_with_role("worker"))
-    return workers[:1]
+    """The hosts that run the farm's Redis: farmhand_redis_hosts as Ansible computes it
+    (group_vars/all/redis.yml: those tagged redis, else the first worker host, else the db host;
+    none with an external URL), read for the farm's first host as site.yml's Redis play reads it."""
+    first = sorted(target.hosts, key=lambda h: h.name)[0]
+    return [str(name) for name in target.var(first, "farmhand_redis_hosts") or []]
 
 
 def plan(target: Target, wanted: dict[str, int], fleets: Callable[[str], Fleet]) -> list[RoleChange]:
