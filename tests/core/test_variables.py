@@ -104,7 +104,7 @@ def test_a_farms_worker_processes_win_over_role_worker_in_a_play(aws_env, fleet,
     """The issue's case: `sidekiq_worker_processes: []` in group_vars/farm_<farm>/ was overridden by
     group_vars/role_worker/worker.yml in ansible-playbook. Now the farm's wins there, and the drain
     hook's timeout (ps:autoscale) follows the same value: the role's default process, 3600 s + margin."""
-    from farmhand import autoscaling
+    from farmhand.core.scaling import autoscale as autoscaling
 
     fleet.add("x", "worker", "x-worker-1")
     project = make_project(tmp_path / "project", {"farm_x/worker.yml": "sidekiq_worker_processes: []\n"})

@@ -68,7 +68,7 @@ def aws_errors(endpoint: str | None = None) -> Iterator[None]:
         raise FarmError(f"AWS error: {exc}") from None
 
 
-# The settings a farm's environment decides (farmhand.target.environment_for: a local farm drops the
+# The settings a farm's environment decides (farmhand.core.target.environment_for: a local farm drops the
 # shell's profile and tokens and brings moto's endpoint and keys), read from that environment rather
 # than from this process's. Other settings (AWS_CA_BUNDLE, container or web-identity credentials)
 # stay botocore's own reading of the process environment, which no farm changes.

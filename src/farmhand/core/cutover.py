@@ -43,7 +43,7 @@ class StepFailed(Exception):
 
 
 def ssh_argv(host: Mapping[str, Any], env: Mapping[str, str], control_dir: str) -> list[str]:
-    """ssh to HOST as Ansible does (farmhand.ssh), through a master connection kept in CONTROL_DIR."""
+    """ssh to HOST as Ansible does (farmhand.core.ssh), through a master connection kept in CONTROL_DIR."""
     hostvars = {
         "ansible_host": host["address"],
         "ansible_user": host.get("user"),

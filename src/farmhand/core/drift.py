@@ -1,7 +1,7 @@
 """Drift reports: which hosts and tasks a converge changed, or with --check would change.
 
 The `farmhand_results` callback (farmhand/ansible_plugins/callback), which every run of the CLI
-loads (farmhand.runner), records one JSON line per task result that changed, failed or found its
+loads (farmhand.core.runner), records one JSON line per task result that changed, failed or found its
 host unreachable, and each host's counts at the end. This module turns those lines into the report
 `farm converge --json` prints, and maps it to the exit code: 0 no drift, 3 drift found (check
 mode), 1 a failed or unreachable host.

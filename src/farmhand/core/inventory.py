@@ -1,5 +1,5 @@
 """The farm's hosts as Ansible sees them: the aws_ec2 inventory plugin, loaded in-process
-(farmhand.variables), as ansible-playbook loads it."""
+(farmhand.core.variables), as ansible-playbook loads it."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class Host:
     private_ip: str
     state: str
     instance_type: str
-    # Its variables as a play on it sees them (farmhand.variables.HostVariables: group_vars with
+    # Its variables as a play on it sees them (farmhand.core.variables.HostVariables: group_vars with
     # Ansible's precedence, each value rendered when read): how to reach it, where the app lives.
     vars: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

@@ -91,7 +91,7 @@ class Project:
 
     def farm_var(self, farm: str, name: str, default: Any = None, role: str | None = None) -> Any:
         """A variable as Ansible gives it to a host of FARM (and of ROLE): group_vars with Ansible's
-        precedence, rendered, vault values decrypted (farmhand.variables)."""
+        precedence, rendered, vault values decrypted (farmhand.core.variables)."""
         return self.ansible.farm_var(farm, name, default, role=role)
 
     def validate_role(self, role: str) -> str:

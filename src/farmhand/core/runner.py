@@ -49,7 +49,7 @@ class PlaybookResult:
     recap: dict[str, dict[str, int]] = field(default_factory=dict)
     # Every failed or unreachable task that counts (not ignored, not rescued), in order.
     failures: list[Failure] = field(default_factory=list)
-    # Every line the callback wrote (farmhand.drift builds its report from them).
+    # Every line the callback wrote (farmhand.core.drift builds its report from them).
     events: list[dict[str, Any]] = field(default_factory=list)
     # What the playbook handed over with ansible.builtin.set_stats (run-wide data).
     custom: dict[str, Any] = field(default_factory=dict)

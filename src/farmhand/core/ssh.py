@@ -91,7 +91,7 @@ def host_connection(host: Host, env: Mapping[str, str]) -> Connection:
 
 
 def host_var(host: Host, name: str, default: Any = None) -> Any:
-    """A variable as Ansible gives it to HOST (farmhand.variables: inventory and group_vars with
+    """A variable as Ansible gives it to HOST (farmhand.core.variables: inventory and group_vars with
     Ansible's precedence, rendered, vault values decrypted)."""
     value = host.vars.get(name, default)
     return _render(name, value, host.vars, host.name) if isinstance(value, str) else value

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from farmhand.errors import FarmError
+from farmhand.core.errors import FarmError
 
 if TYPE_CHECKING:
-    from farmhand.project import Project
+    from farmhand.core.project import Project
 
 # The groups `inventory/aws_ec2.yml` builds: `farm_<farm>` (children of FARMS_GROUP) and `role_<role>`.
 FARMS_GROUP = "farms"

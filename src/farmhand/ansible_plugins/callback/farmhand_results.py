@@ -1,6 +1,6 @@
 """Ansible callback: record what a run did as JSON lines, the data the `farm` CLI reports from.
 
-The CLI enables it for every ansible-playbook and ansible run it starts (`farmhand.runner`), and
+The CLI enables it for every ansible-playbook and ansible run it starts (`farmhand.core.runner`), and
 names the file per run in FARMHAND_RESULTS_FILE. Without that variable it records nothing and
 prints nothing, so enabling it in a run of your own changes nothing you see. It never prints:
 Ansible's stdout callback and display settings stay whatever they are.
