@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import FARM_BIN, REPO_ROOT, with_fake_ssh
 
-from farmhand.commands.pg import psql_remote
 from farmhand.core.errors import FarmError
 from farmhand.core.inventory import Host
-from farmhand.core.pg import DbHost, lsn_value, plan_promote
+from farmhand.core.pg import DbHost, lsn_value, plan_promote, psql_remote
 from farmhand.core.project import Project
 from farmhand.core.ssh import host_connection, remote_argv
 from farmhand.core.target import Target

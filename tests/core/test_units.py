@@ -275,7 +275,7 @@ def test_validate_farm_without_a_name_says_how_to_give_one():
 
 
 def test_a_journal_entry_becomes_a_line_tagged_with_host_and_program():
-    from farmhand.commands.logs import format_line
+    from farmhand.core.journal import format_line
 
     entry = {"__REALTIME_TIMESTAMP": "1763920000123456", "SYSLOG_IDENTIFIER": "cron-tick", "_PID": "42"}
     line = format_line("demo-cron-1", {**entry, "MESSAGE": "tick\n"})
@@ -286,7 +286,7 @@ def test_a_journal_entry_becomes_a_line_tagged_with_host_and_program():
 
 
 def test_journal_commands_read_the_backlog_then_follow_from_its_last_cursor():
-    from farmhand.commands.logs import journal_command
+    from farmhand.core.journal import journal_command
 
     assert journal_command(50, None, False, None) == [
         "sudo", "journalctl", "--no-pager", "-o", "json", "--lines=50",

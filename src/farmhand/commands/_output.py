@@ -61,3 +61,14 @@ def show(as_json: bool, data: Any, text: Callable[[], None], ensure_ascii: bool 
         print_json(data, ensure_ascii=ensure_ascii)
     else:
         text()
+
+
+def size(n: float | None) -> str:
+    """A byte count for people: 512 B, 1.5 kB, 16.0 MB ..."""
+    if n is None:
+        return "-"
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return "-"

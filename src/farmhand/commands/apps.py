@@ -6,9 +6,8 @@ import click
 
 from farmhand.commands._options import farm_option, json_option
 from farmhand.commands._output import out, show
-from farmhand.core import deploy
-from farmhand.core.local.farm import LocalFarm
-from farmhand.core.target import Target, resolve
+from farmhand.core import app, deploy
+from farmhand.core.target import resolve
 
 
 @click.command("info")
@@ -24,7 +23,7 @@ def info_cmd(farm: str | None, as_json: bool) -> None:
     target = resolve(farm)
     current = deploy.current_release(deploy.release_history(target))
     counts = {role: len(target.hosts_with_role(role)) for role in target.project.roles}
-    urls = app_urls(target)
+    urls = app.app_urls(target)
     roles = {r: n for r, n in counts.items() if n}
     payload = {
         "farm": target.farm,
@@ -54,14 +53,6 @@ def info_cmd(farm: str | None, as_json: bool) -> None:
             out.print(f"{key + ':':<10} {value}", markup=False)
 
     show(as_json, payload, text)
-
-
-def app_urls(target: Target) -> list[str]:
-    """The local farm's load balancer URLs, or farmhand_web_url from group_vars for a farm on AWS."""
-    if target.local:
-        return LocalFarm(target.project, target.farm).app_urls()
-    url = target.project.farm_var(target.farm, "farmhand_web_url")
-    return [url] if url else []
 
 
 COMMANDS = (info_cmd,)

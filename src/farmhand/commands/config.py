@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -19,12 +19,6 @@ from farmhand.core.runner import limit_for
 from farmhand.core.target import Target, resolve
 
 MASK = "********"
-
-
-def _reserved(target: Target) -> Mapping[str, str]:
-    """The names Farmhand sets itself (group_vars: farmhand_config_reserved), with where each comes from."""
-    reserved = target.project.farm_var(target.farm, "farmhand_config_reserved", {})
-    return reserved if isinstance(reserved, dict) else {}
 
 
 def _ssm(target: Target) -> Any:
@@ -123,7 +117,7 @@ def config_set(farm: str | None, assignments: Sequence[str], no_restart: bool) -
       farm config:set -f staging "GREETING=hello world" --no-restart
     """
     target = resolve(farm)
-    wanted = config_vars.parse_assignments(assignments, _reserved(target))
+    wanted = config_vars.parse_assignments(assignments, config_vars.reserved_names(target))
     before = config_vars.read(_ssm(target), target.farm)
     change = config_vars.Change(before=before, after={**before, **wanted})
     if change.empty:

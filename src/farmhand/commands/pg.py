@@ -9,28 +9,14 @@ import click
 
 from farmhand.commands import _playbooks
 from farmhand.commands._options import fail, farm_option, json_option
-from farmhand.commands._output import info, out, show, step, table
+from farmhand.commands._output import info, out, show, size, step, table
 from farmhand.core import pg, ssh
 from farmhand.core.completion import complete_host
 from farmhand.core.errors import FarmError
-from farmhand.core.inventory import Host
 from farmhand.core.runner import describe_failures, limit_for
 from farmhand.core.target import Target, resolve
 
 DEFAULT_MAX_LAG = 16 * 1024 * 1024
-# How long psql may take to reach the database (connect, authenticate, start the session) before it
-# stops with one line (`... failed: timeout expired`): libpq waits for ever without it.
-PSQL_CONNECT_TIMEOUT_S = 15
-
-
-def _size(n: float | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return "-"
 
 
 @click.command("pg:info")
@@ -74,11 +60,11 @@ def _print_info(target: Target, hosts: list[pg.DbHost]) -> None:
             host.name,
             "primary" if host.tagged == "db" else "follower",
             state,
-            _size(row.get("lag_bytes")) if host.tagged == "db_follower" else "-",
+            size(row.get("lag_bytes")) if host.tagged == "db_follower" else "-",
             f"{float(lag_s):.2f}" if lag_s is not None and host.tagged == "db_follower" else "-",
             row.get("sync_state", "-") if host.tagged == "db_follower" else "-",
             str(host.status.get("connections", "-")),
-            _size(host.status.get("size_bytes")),
+            size(host.status.get("size_bytes")),
         )
     out.print(rows)
 
@@ -176,26 +162,6 @@ def pg_follow(farm: str | None, host: str) -> None:
     _follow(target, host)
 
 
-def _psql_host(target: Target, follower: bool) -> Host:
-    role = "db_follower" if follower else "db"
-    hosts = target.hosts_with_role(role)
-    if not hosts:
-        what = "followers (hosts tagged db_follower)" if follower else "primary (host tagged db)"
-        raise FarmError(f"farm {target.farm!r} has no {what}")
-    return hosts[0]
-
-
-def psql_remote(db: str, interactive: bool) -> list[str]:
-    """What `farm psql` runs on the database host: psql as the postgres user over the host's own
-    socket (not through PgBouncer), in the app's role, its connection bounded; a script (stdin not a
-    terminal) stops at its first error."""
-    remote = ["sudo", "-u", "postgres", "env", f"PGCONNECT_TIMEOUT={PSQL_CONNECT_TIMEOUT_S}"]
-    remote += [f"PGOPTIONS=-c role={db}", "psql", "-X"]
-    if not interactive:
-        remote += ["-v", "ON_ERROR_STOP=1"]
-    return [*remote, "-d", db]
-
-
 @click.command("psql")
 @farm_option
 @click.option("--follower", is_flag=True, help="Connect to a follower (read-only) instead of the primary.")
@@ -210,9 +176,9 @@ def psql_cmd(farm: str | None, follower: bool) -> None:
     # Which host is the primary changes with cutovers: never from a cached inventory (the cache is
     # shared by every farm and command of the checkout, any of which may write back an older copy).
     target = resolve(farm, refresh=True)
-    host = _psql_host(target, follower)
+    host = pg.psql_host(target, follower)
     db = target.project.farm_var(target.farm, "farmhand_app_name", "app")
-    remote = psql_remote(db, interactive=click.get_text_stream("stdin").isatty())
+    remote = pg.psql_remote(db, interactive=click.get_text_stream("stdin").isatty())
     raise click.exceptions.Exit(ssh.run_interactive(target.env, host, remote))
 
 

@@ -10,9 +10,8 @@ import sys
 import click
 
 from farmhand.commands._options import fail, farm_option, json_option
-from farmhand.commands._output import info, out, show, step, table
+from farmhand.commands._output import info, out, show, size, step, table
 from farmhand.commands._playbooks import playbook_or_exit
-from farmhand.commands.pg import _size
 from farmhand.core import backups
 from farmhand.core.errors import FarmError
 from farmhand.core.runner import limit_for, stream_lines
@@ -45,8 +44,8 @@ def pg_backups(farm: str | None, as_json: bool) -> None:
                 b.type,
                 backups.stamp(b.started),
                 backups.stamp(b.stopped),
-                _size(b.size),
-                _size(b.repo_size),
+                size(b.size),
+                size(b.repo_size),
                 b.wal_start,
                 b.wal_stop,
             )
@@ -94,7 +93,7 @@ def pg_backups_capture(farm: str | None, kind: str) -> None:
     if not new:
         raise fail(f"pgbackrest finished but no new backup of {target.farm} is listed")
     b = new[-1]
-    step(f"Backup {b.label} ({b.type}, {_size(b.size)}) of {target.farm} is done")
+    step(f"Backup {b.label} ({b.type}, {size(b.size)}) of {target.farm} is done")
 
 
 @click.command("pg:backups:schedules")

@@ -19,7 +19,7 @@ from farmhand.commands._options import fail, farm_option, json_option
 from farmhand.commands._output import info, out, show, step, table
 from farmhand.core import aws, deploy, processes
 from farmhand.core.errors import FarmError
-from farmhand.core.inventory import Host
+from farmhand.core.hosts import in_role_order
 from farmhand.core.project import Project
 from farmhand.core.releases import Release
 from farmhand.core.runner import describe_failures
@@ -27,35 +27,6 @@ from farmhand.core.scaling import autoscale, steps
 from farmhand.core.scaling.instances import fleet_for
 from farmhand.core.scaling.plan import parse_requests
 from farmhand.core.target import Target, resolve
-
-AUTOSCALED = ("worker",)
-
-
-def _sorted_hosts(target: Target) -> list[Host]:
-    order = {role: n for n, role in enumerate(target.project.roles)}
-    return sorted(target.hosts, key=lambda h: (min((order.get(r, 99) for r in h.roles), default=99), h.name))
-
-
-def _summary(found: Sequence[processes.HostProcesses]) -> dict[str, Any]:
-    """Process counts per type: web (Unicorn workers), worker (Sidekiq processes, busy, queued)."""
-    web = [f for f in found if "web" in f.host.roles and not f.error]
-    workers = [f for f in found if "worker" in f.host.roles and not f.error]
-    stats = processes.queue_stats(workers)
-    summary: dict[str, Any] = {}
-    if any("web" in f.host.roles for f in found):
-        summary["web"] = {"hosts": len(web), "unicorn_workers": sum(f.unicorn_workers for f in web)}
-    if any("worker" in f.host.roles for f in found):
-        summary["worker"] = {
-            "hosts": len(workers),
-            "sidekiq_processes": sum(len(f.sidekiq) for f in workers),
-            "busy": sum(f.sidekiq_busy for f in workers),
-            "threads": sum(f.sidekiq_threads for f in workers),
-            "queued": stats["queued"] if stats else None,
-            "queued_total": stats["queued_total"] if stats else None,
-            "oldest_job_age": stats["oldest_job_age"] if stats else None,
-            "backlog_per_instance": stats["backlog_per_instance"] if stats else None,
-        }
-    return summary
 
 
 @click.command("ps")
@@ -74,7 +45,7 @@ def ps(farm: str | None, as_json: bool, refresh: bool, no_processes: bool) -> No
       farm ps -f staging --json
     """
     target = resolve(farm, refresh=refresh)
-    hosts = _sorted_hosts(target)
+    hosts = in_role_order(target)
     app_hosts = [h for h in hosts if {"web", "worker"} & set(h.roles) and h.state == "running"]
     found = [] if no_processes else processes.probe_all(target, app_hosts)
     payload: dict[str, Any] = {
@@ -83,7 +54,10 @@ def ps(farm: str | None, as_json: bool, refresh: bool, no_processes: bool) -> No
         "hosts": [h.as_dict() for h in hosts],
     }
     if not no_processes:
-        payload["processes"] = {"by_type": _summary(found), "by_host": [f.as_dict() for f in found]}
+        payload["processes"] = {
+            "by_type": processes.summary_by_type(found),
+            "by_host": [f.as_dict() for f in found],
+        }
 
     def text() -> None:
         where = "local farm" if target.local else f"AWS {target.project.region}"
@@ -106,7 +80,7 @@ def ps(farm: str | None, as_json: bool, refresh: bool, no_processes: bool) -> No
 
 
 def _print_processes(found: Sequence[processes.HostProcesses]) -> None:
-    summary = _summary(found)
+    summary = processes.summary_by_type(found)
     if "web" in summary:
         web = summary["web"]
         out.print(f"web: {web['unicorn_workers']} Unicorn workers on {web['hosts']} hosts", markup=False)
@@ -228,7 +202,7 @@ def ps_autoscale(
     """
     role = process_type or "worker"
     setting = any(v is not None for v in (minimum, maximum, target_value))
-    _check_autoscale_request(role, off, setting, minimum, maximum, target_value)
+    autoscale.check_request(role, off, setting, minimum, maximum, target_value)
     target = resolve(farm)
     asg = aws.client("autoscaling", target.project.region, target.env)
     group = autoscale.find_group(asg, target.farm, role)
@@ -239,23 +213,6 @@ def ps_autoscale(
     else:
         assert minimum is not None and maximum is not None and target_value is not None
         _enable(target, asg, group, role, minimum, maximum, target_value)
-
-
-def _check_autoscale_request(
-    role: str,
-    off: bool,
-    setting: bool,
-    minimum: int | None,
-    maximum: int | None,
-    target_value: float | None,
-) -> None:
-    """Refuse a bad ps:autoscale request before AWS is asked anything."""
-    if role not in AUTOSCALED:
-        raise FarmError(f"only {', '.join(AUTOSCALED)} scales on its queue: not {role!r}")
-    if off and setting:
-        raise FarmError("--off removes the policy: give it alone")
-    if setting:
-        _check_policy_args(minimum, maximum, target_value)
 
 
 def _enable(
@@ -323,19 +280,6 @@ def _off(target: Target, asg: Any, group: dict[str, Any] | None, role: str) -> N
     step(f"Autoscaling of {role} is off ({group['AutoScalingGroupName']} keeps its hosts)")
     if hook:
         info(f"Removed the lifecycle hook {autoscale.HOOK_NAME}: the group no longer waits for a drain")
-
-
-def _check_policy_args(minimum: int | None, maximum: int | None, target_value: float | None) -> None:
-    if minimum is None or maximum is None or target_value is None:
-        raise FarmError("give --min, --max and --target together, e.g. --min 1 --max 10 --target 5")
-    if minimum < 0:
-        raise FarmError(f"invalid --min {minimum}: 0 or more")
-    if maximum < max(minimum, 1):
-        raise FarmError(f"invalid --max {maximum}: at least --min ({minimum}) and at least 1")
-    if maximum > 100:
-        raise FarmError(f"invalid --max {maximum}: at most 100")
-    if not target_value > 0:
-        raise FarmError(f"invalid --target {target_value:g}: queued jobs per host, above 0")
 
 
 def _show(target: Target, asg: Any, group: dict[str, Any] | None, role: str, as_json: bool) -> None:

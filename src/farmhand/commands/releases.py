@@ -7,8 +7,7 @@ import click
 from farmhand.commands import _playbooks
 from farmhand.commands._options import fail, farm_option, json_option
 from farmhand.commands._output import info, out, show, step, table
-from farmhand.commands.apps import app_urls
-from farmhand.core import deploy
+from farmhand.core import app, deploy
 from farmhand.core.runner import limit_for
 from farmhand.core.target import Target, resolve
 
@@ -23,7 +22,7 @@ def _run_release(target: Target, plan: deploy.Plan) -> None:
     except deploy.DeployFailed as exc:
         raise fail(str(exc)) from None
     step(f"Released {release.label} ({plan.sha[:7]}) to {target.farm}")
-    for url in app_urls(target):
+    for url in app.app_urls(target):
         info(f"The app answers at {url}")
 
 

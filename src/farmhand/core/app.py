@@ -1,4 +1,5 @@
-"""The application's git repository: resolve a ref to a commit and archive that commit."""
+"""The application: its git repository (resolve a ref to a commit and archive that commit) and the
+URLs it is served at."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import subprocess
 from pathlib import Path
 
 from farmhand.core.errors import FarmError
+from farmhand.core.local.farm import LocalFarm
 from farmhand.core.project import Project
+from farmhand.core.target import Target
 
 DEFAULT_REPO = "examples/bookshelf"
 
@@ -56,3 +59,11 @@ def archive(repo: Path, sha: str, dest_dir: Path) -> Path:
         raise FarmError(f"git archive of {sha[:7]} failed: {proc.stderr.strip()}")
     partial.rename(target)
     return target
+
+
+def app_urls(target: Target) -> list[str]:
+    """The local farm's load balancer URLs, or farmhand_web_url from group_vars for a farm on AWS."""
+    if target.local:
+        return LocalFarm(target.project, target.farm).app_urls()
+    url = target.project.farm_var(target.farm, "farmhand_web_url")
+    return [url] if url else []

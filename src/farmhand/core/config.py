@@ -19,6 +19,7 @@ from typing import Any
 
 from farmhand.core.aws import aws_errors
 from farmhand.core.errors import FarmError
+from farmhand.core.target import Target
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_NAME = 255
@@ -259,3 +260,9 @@ def describe(change: Change) -> str:
     if change.removed:
         words.append(f"{'remove' if words else 'Remove'} {', '.join(change.removed)}")
     return " and ".join(words) + " config vars"
+
+
+def reserved_names(target: Target) -> Mapping[str, str]:
+    """The names Farmhand sets itself (group_vars: farmhand_config_reserved), with where each comes from."""
+    reserved = target.project.farm_var(target.farm, "farmhand_config_reserved", {})
+    return reserved if isinstance(reserved, dict) else {}

@@ -52,3 +52,9 @@ def oneoff(target: Target, role: str | None = None) -> Choice:
                 hosts[0], f"farm {target.farm!r} has no console host: using {hosts[0].name} ({candidate})"
             )
     raise FarmError(f"farm {target.farm!r} has no console, worker or web host: name a role with -r ROLE")
+
+
+def in_role_order(target: Target) -> list[Host]:
+    """The farm's hosts, by their first role in the project's order of roles, then by name."""
+    order = {role: n for n, role in enumerate(target.project.roles)}
+    return sorted(target.hosts, key=lambda h: (min((order.get(r, 99) for r in h.roles), default=99), h.name))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from farmhand.core.errors import FarmError
+from farmhand.core.inventory import Host
 from farmhand.core.runner import run_module
 from farmhand.core.target import Target
 
@@ -159,3 +160,29 @@ def plan_promote(
             "wait for it to catch up"
         )
     return Promotion(chosen.name, primary.name, False, lag, [n for n in names if n != chosen.name])
+
+
+# How long psql may take to reach the database (connect, authenticate, start the session) before it
+# stops with one line (`... failed: timeout expired`): libpq waits for ever without it.
+PSQL_CONNECT_TIMEOUT_S = 15
+
+
+def psql_host(target: Target, follower: bool) -> Host:
+    """The host `farm psql` opens: the primary (tagged db), or with FOLLOWER the first follower."""
+    role = "db_follower" if follower else "db"
+    hosts = target.hosts_with_role(role)
+    if not hosts:
+        what = "followers (hosts tagged db_follower)" if follower else "primary (host tagged db)"
+        raise FarmError(f"farm {target.farm!r} has no {what}")
+    return hosts[0]
+
+
+def psql_remote(db: str, interactive: bool) -> list[str]:
+    """What `farm psql` runs on the database host: psql as the postgres user over the host's own
+    socket (not through PgBouncer), in the app's role, its connection bounded; a script (stdin not a
+    terminal) stops at its first error."""
+    remote = ["sudo", "-u", "postgres", "env", f"PGCONNECT_TIMEOUT={PSQL_CONNECT_TIMEOUT_S}"]
+    remote += [f"PGOPTIONS=-c role={db}", "psql", "-X"]
+    if not interactive:
+        remote += ["-v", "ON_ERROR_STOP=1"]
+    return [*remote, "-d", db]

@@ -115,3 +115,25 @@ def queue_stats(found: Sequence[HostProcesses]) -> dict[str, Any] | None:
         if item.stats:
             return item.stats
     return None
+
+
+def summary_by_type(found: Sequence[HostProcesses]) -> dict[str, Any]:
+    """Process counts per type: web (Unicorn workers), worker (Sidekiq processes, busy, queued)."""
+    web = [f for f in found if "web" in f.host.roles and not f.error]
+    workers = [f for f in found if "worker" in f.host.roles and not f.error]
+    stats = queue_stats(workers)
+    summary: dict[str, Any] = {}
+    if any("web" in f.host.roles for f in found):
+        summary["web"] = {"hosts": len(web), "unicorn_workers": sum(f.unicorn_workers for f in web)}
+    if any("worker" in f.host.roles for f in found):
+        summary["worker"] = {
+            "hosts": len(workers),
+            "sidekiq_processes": sum(len(f.sidekiq) for f in workers),
+            "busy": sum(f.sidekiq_busy for f in workers),
+            "threads": sum(f.sidekiq_threads for f in workers),
+            "queued": stats["queued"] if stats else None,
+            "queued_total": stats["queued_total"] if stats else None,
+            "oldest_job_age": stats["oldest_job_age"] if stats else None,
+            "backlog_per_instance": stats["backlog_per_instance"] if stats else None,
+        }
+    return summary

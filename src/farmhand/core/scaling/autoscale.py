@@ -38,6 +38,7 @@ HOOK_RESULT = "CONTINUE"  # what the group does when the heartbeat timeout runs 
 HOOK_MARGIN = 120
 HOOK_MAX_TIMEOUT = 7200  # AWS's maximum heartbeat timeout
 HOOK_MIN_TIMEOUT = 30  # and its minimum
+AUTOSCALED = ("worker",)  # the roles that scale on their queue
 
 
 @dataclass(frozen=True)
@@ -280,3 +281,34 @@ def delete_farm_groups(client: Any, ec2: Any, farm: str) -> list[str]:
             if template["LaunchTemplateName"].startswith(prefix):
                 ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
     return names
+
+
+def check_request(
+    role: str,
+    off: bool,
+    setting: bool,
+    minimum: int | None,
+    maximum: int | None,
+    target_value: float | None,
+) -> None:
+    """Refuse a bad ps:autoscale request before AWS is asked anything."""
+    if role not in AUTOSCALED:
+        raise FarmError(f"only {', '.join(AUTOSCALED)} scales on its queue: not {role!r}")
+    if off and setting:
+        raise FarmError("--off removes the policy: give it alone")
+    if setting:
+        check_policy_args(minimum, maximum, target_value)
+
+
+def check_policy_args(minimum: int | None, maximum: int | None, target_value: float | None) -> None:
+    """Refuse a policy whose --min, --max or --target is missing or out of range."""
+    if minimum is None or maximum is None or target_value is None:
+        raise FarmError("give --min, --max and --target together, e.g. --min 1 --max 10 --target 5")
+    if minimum < 0:
+        raise FarmError(f"invalid --min {minimum}: 0 or more")
+    if maximum < max(minimum, 1):
+        raise FarmError(f"invalid --max {maximum}: at least --min ({minimum}) and at least 1")
+    if maximum > 100:
+        raise FarmError(f"invalid --max {maximum}: at most 100")
+    if not target_value > 0:
+        raise FarmError(f"invalid --target {target_value:g}: queued jobs per host, above 0")
