@@ -389,3 +389,95 @@ def deployed_app(converged_farm: None, app_repo: dict[str, str]) -> dict[str, st
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked `farm_last` (the local farm's teardown) run after every other test."""
     items.sort(key=lambda item: item.get_closest_marker("farm_last") is not None)
+
+
+# -- shared by the command tests (tests/commands/test_<topic>.py) ---------------------------
+
+
+def demo_hosts(farms: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {name: h for name, h in farms.items() if h["farm"] == "demo"}
+
+
+def head_of_sample_app() -> str:
+    out = subprocess.run(
+        ["git", "-C", str(REPO_ROOT / "examples/bookshelf"), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+GUARDED = ("ansible-playbook", "podman", "ssh", "ssh-keygen", "debootstrap")
+
+
+@pytest.fixture
+def guard(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A PATH where the venv's tools stand, but the commands that act on hosts record their call and fail.
+
+    With it, a bad invocation that got past validation could neither run a playbook against the fake
+    hosts' addresses nor touch Podman: it would fail its test instead.
+    """
+    bin_dir = tmp_path / "guard-bin"
+    bin_dir.mkdir()
+    log = tmp_path / "guard.log"
+    (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")  # reading the app's repo is harmless
+    for name in GUARDED:
+        script = bin_dir / name
+        script.write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\nexit 99\n')
+        script.chmod(0o755)
+    yield f"{bin_dir}{os.pathsep}{ANSIBLE_BIN}", log
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], expect: str) -> None:
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "Traceback" not in output
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("farm: error: "), lines[0]
+    assert expect in lines[0], lines[0]
+
+
+FAKE = """#!/usr/bin/env python3
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_SSH_LOG"], "a") as log:
+    log.write(json.dumps([os.path.basename(sys.argv[0]), *args]) + "\\n")
+dest = args[args.index("--") - 1] if "--" in args else args[-1]
+address = dest.split("@")[-1].split(":")[0]
+given = sys.stdin.read() if os.environ.get("FAKE_SSH_STDIN") else ""
+print(f"out from {address}{': ' + given if given else ''}")
+print(f"err from {address}", file=sys.stderr)
+sys.exit(json.loads(os.environ.get("FAKE_SSH_EXIT", "{}")).get(address, 0))
+"""
+
+
+@pytest.fixture
+def fake_ssh(aws_env, farms, tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """The environment with `ssh` and `scp` standing in for the real ones, and their call log."""
+    bin_dir = tmp_path / "fake-ssh-bin"
+    bin_dir.mkdir()
+    for name in ("ssh", "scp"):
+        (bin_dir / name).write_text(FAKE)
+        (bin_dir / name).chmod(0o755)
+    log = tmp_path / "ssh.log"
+    env = {**aws_env, "PATH": f"{bin_dir}{os.pathsep}{aws_env['PATH']}", "FAKE_SSH_LOG": str(log)}
+    return env, log
+
+
+def calls(log: Path) -> list[list[str]]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def remote_of(call: list[str]) -> list[str]:
+    """The remote command words of an ssh call (after `--`, as the remote shell splits them)."""
+    return shlex.split(call[call.index("--") + 1])
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str], expect: str) -> None:
+    assert proc.returncode == 2, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("farm: error: "), proc.stderr
+    assert expect in lines[0], lines[0]
+    assert "Traceback" not in proc.stdout + proc.stderr

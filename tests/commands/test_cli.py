@@ -1,32 +1,25 @@
-"""The `farm` command as a user runs it (the real entry point, as a subprocess) against moto on 127.0.0.1."""
+"""The `farm` command as a whole, as a user runs it (the real entry point, as a subprocess) against moto
+on 127.0.0.1: bad input across the verbs is one clear line and changes nothing; AWS refusing the
+credentials; Ansible found beside `farm`."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import (
-    ANSIBLE_BIN,
-    OK_RECAP,
     REPO_ROOT,
-    ansible_inventory,
     assert_ok,
-    counts,
-    failed_task,
-    fake_playbook,
+    assert_one_line_error,
+    calls,
+    demo_hosts,
     farm,
-    inventory_list,
+    one_line_error,
     parameters,
-    ran,
     snapshot,
-    ssm_client,
 )
 
 from farmhand.core.local.moto import MotoServer
@@ -35,207 +28,9 @@ from farmhand.core.local.moto import MotoServer
 CONFIGURED_FARMS = {
     p.name.removeprefix("farm_").removesuffix(".yml") for p in (REPO_ROOT / "group_vars").glob("farm_*")
 }
+
+
 KNOWN_FARMS = ", ".join(sorted(CONFIGURED_FARMS | {"demo", "staging", "halted", "dbonly", "pgf"}))
-
-
-def demo_hosts(farms: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-    return {name: h for name, h in farms.items() if h["farm"] == "demo"}
-
-
-# -- help ----------------------------------------------------------------------------------------
-
-
-def test_help_lists_every_command(aws_env):
-    proc = farm("--help", env=aws_env)
-    assert_ok(proc)
-    commands = proc.stdout.split("Commands:", 1)[1]
-    listed = {line.strip().split("  ")[0] for line in commands.splitlines() if line.strip()}
-    assert {"converge", "ps", "local up", "local down", "local env"} <= listed
-
-
-# -- ps ------------------------------------------------------------------------------------------
-
-
-def table_rows(stdout: str) -> dict[str, list[str]]:
-    """`farm ps` table rows by host name (the HOST column)."""
-    lines = stdout.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["ROLE", "HOST"])
-    rows = [line.split() for line in lines[header + 1 :] if line.strip()]
-    return {row[1]: row for row in rows}
-
-
-def test_ps_prints_a_table_of_the_farm_only(aws_env, farms):
-    proc = farm("ps", "-f", "demo", env=aws_env)
-    assert_ok(proc)
-    assert "=== demo (AWS us-east-1): 4 hosts" in proc.stdout
-    rows = table_rows(proc.stdout)
-    assert set(rows) == set(demo_hosts(farms))
-    for name, host in demo_hosts(farms).items():
-        role, _, instance_id, ip, state, instance_type = rows[name]
-        assert (role, instance_id, ip, state, instance_type) == (
-            host["role"],
-            host["id"],
-            host["ip"],
-            "running",
-            "t3.small",
-        )
-    assert "staging" not in proc.stdout
-    assert "halted" not in proc.stdout
-
-
-def test_ps_json_gives_roles_ids_ips_and_states(aws_env, farms):
-    proc = farm("ps", "-f", "demo", "--json", env=aws_env)
-    assert_ok(proc)
-    data = json.loads(proc.stdout)
-    assert data["farm"] == "demo"
-    assert data["local"] is False
-    hosts = {h["name"]: h for h in data["hosts"]}
-    assert set(hosts) == set(demo_hosts(farms))
-    for name, host in demo_hosts(farms).items():
-        assert hosts[name] == {
-            "name": name,
-            "roles": host["role"].split(","),
-            "instance_id": host["id"],
-            "private_ip": host["ip"],
-            "state": "running",
-            "instance_type": "t3.small",
-        }
-    assert hosts["demo-worker-cron-1"]["roles"] == ["worker", "cron"]
-    # Ordered by role (farmhand_roles: web, worker, db, ...), then by name.
-    assert [h["name"] for h in data["hosts"]] == [
-        "demo-web-1",
-        "demo-web-2",
-        "demo-worker-cron-1",
-        "demo-db-1",
-    ]
-
-
-def test_ps_takes_the_farm_from_farmhand_farm(aws_env, farms):
-    proc = farm("ps", "--json", env={**aws_env, "FARMHAND_FARM": "staging"})
-    assert_ok(proc)
-    data = json.loads(proc.stdout)
-    assert data["farm"] == "staging"
-    assert {h["name"] for h in data["hosts"]} == {"staging-web-1", "staging-worker-1"}
-
-
-def test_ps_option_wins_over_farmhand_farm(aws_env, farms):
-    proc = farm("ps", "-f", "demo", "--json", env={**aws_env, "FARMHAND_FARM": "staging"})
-    assert_ok(proc)
-    assert json.loads(proc.stdout)["farm"] == "demo"
-
-
-def test_ps_finds_the_project_from_a_subdirectory(aws_env, fleet, tmp_path):
-    """No FARMHAND_HOME: the checkout is found upwards from the working directory."""
-    farm_name = "cwd_probe"  # no local farm by this name may exist in the checkout
-    assert not (REPO_ROOT / ".farm" / "local" / farm_name).exists()
-    fleet.add(farm_name, "web", "cwd-probe-web-1")
-    env = {k: v for k, v in aws_env.items() if k != "FARMHAND_HOME"}
-    proc = farm("ps", "-f", farm_name, "--json", env=env, cwd=REPO_ROOT / "group_vars")
-    assert_ok(proc)
-    assert [h["name"] for h in json.loads(proc.stdout)["hosts"]] == ["cwd-probe-web-1"]
-
-
-def test_ps_refresh_sees_new_hosts_despite_the_cache(aws_env, fleet):
-    fleet.add("demo", "web", "demo-web-1")
-    first = farm("ps", "-f", "demo", "--json", env=aws_env)
-    assert_ok(first)
-    fleet.add("demo", "web", "demo-web-2")
-    refreshed = farm("ps", "-f", "demo", "--json", "--refresh", env=aws_env)
-    assert_ok(refreshed)
-    assert [h["name"] for h in json.loads(refreshed.stdout)["hosts"]] == ["demo-web-1", "demo-web-2"]
-
-
-def test_a_cache_older_than_the_farms_instances_is_read_afresh(aws_env, fleet):
-    """The inventory's cache is one for the account: filled before another farm's instances ran
-    (two farms brought up side by side), it must not hide them, nor a farm's added host."""
-    fleet.add("demo", "web", "demo-web-1")
-    assert_ok(farm("ps", "-f", "demo", "--json", env=aws_env))  # the cache holds demo alone
-    fleet.add("other", "web", "other-web-1")
-    other = farm("ps", "-f", "other", "--json", env=aws_env)
-    assert_ok(other)
-    assert [h["name"] for h in json.loads(other.stdout)["hosts"]] == ["other-web-1"]
-    fleet.add("demo", "web", "demo-web-2")
-    demo = farm("ps", "-f", "demo", "--json", env=aws_env)
-    assert_ok(demo)
-    assert [h["name"] for h in json.loads(demo.stdout)["hosts"]] == ["demo-web-1", "demo-web-2"]
-    # ...and ansible-playbook, which reads the same cache after the CLI, finds them too.
-    groups = inventory_list(aws_env)
-    assert sorted(groups["farm_demo"]["hosts"]) == ["demo-web-1", "demo-web-2"]
-
-
-# -- the inventory, as ansible sees it -----------------------------------------------------------
-
-
-def graph_groups(text: str) -> dict[str, set[str]]:
-    """`ansible-inventory --graph` as {group: hosts directly in it}."""
-    groups: dict[str, set[str]] = {}
-    stack: list[tuple[int, str]] = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        depth = line.find("--") if "|--" in line else 0
-        name = line.split("--", 1)[1] if "|--" in line else line
-        name = name.strip()
-        while stack and stack[-1][0] >= depth:
-            stack.pop()
-        if name.startswith("@"):
-            group = name[1:].rstrip(":")
-            groups.setdefault(group, set())
-            stack.append((depth, group))
-        else:
-            groups[stack[-1][1]].add(name)
-    return groups
-
-
-def test_inventory_graph_groups_by_farm_and_role(aws_env, farms):
-    proc = ansible_inventory("--graph", env=aws_env)
-    assert proc.returncode == 0, proc.stderr
-    groups = graph_groups(proc.stdout)
-    assert groups["farm_demo"] == {"demo-web-1", "demo-web-2", "demo-worker-cron-1", "demo-db-1"}
-    assert groups["farm_staging"] == {"staging-web-1", "staging-worker-1"}
-    assert groups["role_web"] == {"demo-web-1", "demo-web-2", "staging-web-1"}
-    assert groups["role_worker"] == {"demo-worker-cron-1", "staging-worker-1"}
-    assert groups["role_cron"] == {"demo-worker-cron-1"}
-    assert groups["role_db"] == {"demo-db-1", "dbonly-db-1", "pgf-db-1"}
-    assert groups["role_db_follower"] == {"pgf-db-follower-1"}
-    assert groups["farm_dbonly"] == {"dbonly-db-1"}
-    # No group for a comma-joined tag: the host is in each of its roles.
-    assert not [g for g in groups if "," in g]
-
-
-def test_inventory_hostnames_are_name_tags_and_ansible_host_the_private_ip(aws_env, farms):
-    inventory = inventory_list(aws_env)
-    hostvars = inventory["_meta"]["hostvars"]
-    # The plugin's own host variables carry the inventory file's hostvars_prefix (if it sets one).
-    config = yaml.safe_load((REPO_ROOT / "inventory" / "aws_ec2.yml").read_text(encoding="utf-8"))
-    prefix = config.get("hostvars_prefix", "")
-    running = {name: h for name, h in farms.items() if h["farm"] != "halted"}
-    assert set(hostvars) == set(running)
-    for name, host in running.items():
-        assert hostvars[name]["ansible_host"] == host["ip"]
-        assert hostvars[name][f"{prefix}instance_id"] == host["id"]
-        assert hostvars[name][f"{prefix}tags"]["Name"] == name
-        assert hostvars[name][f"{prefix}tags"]["farm"] == host["farm"]
-    assert hostvars["demo-worker-cron-1"][f"{prefix}tags"]["role"] == "worker,cron"
-    assert set(inventory["role_cron"]["hosts"]) == {"demo-worker-cron-1"}
-    assert "demo-worker-cron-1" in inventory["role_worker"]["hosts"]
-
-
-def test_inventory_excludes_stopped_instances(aws_env, farms, fleet):
-    stopped = fleet.add("demo", "web", "demo-web-3")
-    fleet.stop(stopped["id"])
-    inventory = inventory_list(aws_env)
-    hostvars = inventory["_meta"]["hostvars"]
-    assert "demo-web-3" not in hostvars
-    assert not {"halted-web-1", "halted-worker-1"} & set(hostvars)
-    assert "farm_halted" not in inventory
-    assert "demo-web-3" not in inventory["farm_demo"]["hosts"]
-    assert stopped["ip"] not in json.dumps(inventory)
-
-
-# -- bad input: exit 2, one line on stderr, nothing changed --------------------------------------
-
-GUARDED = ("ansible-playbook", "podman", "ssh", "ssh-keygen", "debootstrap")
 
 
 @dataclass(frozen=True)
@@ -271,7 +66,10 @@ def _home_not_a_project(env: dict[str, str], tmp: Path) -> None:
 
 
 INVALID = "invalid farm name"
+
+
 SHAPE = ("local", "up", "-f", "shape_probe")
+
 
 BAD_INPUT: dict[str, Bad] = {
     # farm names
@@ -523,34 +321,6 @@ BAD_INPUT: dict[str, Bad] = {
 }
 
 
-@pytest.fixture
-def guard(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A PATH where the venv's tools stand, but the commands that act on hosts record their call and fail.
-
-    With it, a bad invocation that got past validation could neither run a playbook against the fake
-    hosts' addresses nor touch Podman: it would fail its test instead.
-    """
-    bin_dir = tmp_path / "guard-bin"
-    bin_dir.mkdir()
-    log = tmp_path / "guard.log"
-    (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")  # reading the app's repo is harmless
-    for name in GUARDED:
-        script = bin_dir / name
-        script.write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\nexit 99\n')
-        script.chmod(0o755)
-    yield f"{bin_dir}{os.pathsep}{ANSIBLE_BIN}", log
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], expect: str) -> None:
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 2, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    assert "Traceback" not in output
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("farm: error: "), lines[0]
-    assert expect in lines[0], lines[0]
-
-
 @pytest.mark.parametrize("case", list(BAD_INPUT.values()), ids=list(BAD_INPUT))
 def test_bad_input_is_one_clear_line_and_changes_nothing(
     case, aws_env, farms, ec2, guard, project_view, tmp_path
@@ -596,207 +366,36 @@ def test_rejected_credentials(aws_env, farms, ec2, guard, strict_moto):
     assert not guard_log.exists()
 
 
-# -- converge, with a stand-in for ansible-playbook ----------------------------------------------
-
-
-def test_converge_runs_site_yml_limited_to_the_farm_and_role(aws_env, farms, tmp_path):
-    """converge hands ansible-playbook the farm's limit and reports its PLAY RECAP (no host is contacted)."""
-    bin_dir = tmp_path / "fake-bin"
-    bin_dir.mkdir()
-    calls = tmp_path / "calls.log"
-    fake = bin_dir / "ansible-playbook"
-    fake.write_text(
-        "#!/bin/sh\n"
-        f'echo "$PWD $*" >> "{calls}"\n'
-        # What the farmhand_results callback records of a run (tests/core/test_drift.py covers the rest).
-        + ran({"demo-web-1": counts(changed=2, skipped=1), "demo-web-2": counts(skipped=1)})
-    )
-    fake.chmod(0o755)
-    env = {**aws_env, "PATH": f"{bin_dir}{os.pathsep}{ANSIBLE_BIN}"}
-    proc = farm("converge", "-f", "demo", "--role", "web", "--check", "--diff", env=env)
-    assert proc.returncode == 3, proc.stdout + proc.stderr  # check mode found drift
-    cwd, *args = calls.read_text().split()
-    assert Path(cwd) == Path(env["FARMHAND_HOME"])
-    assert args == ["playbooks/site.yml", "--limit", "farm_demo:&role_web", "--check", "--diff"]
-    assert "Converging 2 hosts of demo role web (check mode)" in proc.stdout
-    assert "2 hosts, 2 changes (check mode)" in proc.stdout
-    assert "1 host drifted: demo-web-1\n" in proc.stdout
-
-
-# -- deploy, releases, rollback, with a stand-in for ansible-playbook ----------------------------
-
-
-FAILED_BUILD = (
-    "echo 'TASK [app_release : Build the release] *****'\n"
-    "echo 'fatal: [demo-web-2]: FAILED! => {}'\n"
-    + ran(
-        {"demo-web-2": counts(changed=2, failed=1)},
-        failed_task("demo-web-2", "Build the release", "app_release"),
-    )
-    + "exit 2\n"
-)
-
-
-def head_of_sample_app() -> str:
-    out = subprocess.run(
-        ["git", "-C", str(REPO_ROOT / "examples/bookshelf"), "rev-parse", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip()
-
-
-def test_deploy_records_a_release_and_runs_deploy_yml(aws_env, farms, tmp_path):
-    path, calls = fake_playbook(tmp_path, OK_RECAP)
-    env = {**aws_env, "PATH": path, "FARMHAND_USER": "alice"}
-    proc = farm("deploy", "-f", "demo", env=env)
-    assert_ok(proc)
-    sha = head_of_sample_app()
-    assert f"Released v1 ({sha[:7]}) to demo" in proc.stdout
-    args = calls.read_text().split()
-    assert args[:3] == ["playbooks/deploy.yml", "--limit", "farm_demo"]
-    release = json.loads(calls.with_suffix(".log.json").read_text())["farmhand_release"]
-    assert release == {
-        "name": f"1-{sha[:7]}",
-        "label": "v1",
-        "sha": sha,
-        "archive": release["archive"],
-        "migrate": True,
-    }
-    assert release["archive"].endswith(f"/.farm/archives/{sha}.tar.gz")
-    # The release file is gone; the recorded release says who and what.
-    assert not list((Path(aws_env["FARMHAND_HOME"]) / ".farm").glob("release-*.json"))
-    listing = json.loads(farm("releases", "-f", "demo", "--json", env=env).stdout)
-    (row,) = listing["releases"]
-    assert (row["version"], row["status"], row["user"], row["current"]) == (1, "succeeded", "alice", True)
-    # The same commit again: nothing to do, no new release.
-    again = farm("deploy", "-f", "demo", env=env)
-    assert_ok(again)
-    assert "nothing to deploy" in again.stdout
-    assert len(json.loads(farm("releases", "-f", "demo", "--json", env=env).stdout)["releases"]) == 1
-
-
-def test_a_failed_deploy_is_recorded_and_names_host_and_step(aws_env, farms, tmp_path):
-    path, _ = fake_playbook(tmp_path, FAILED_BUILD)
-    proc = farm("deploy", "-f", "demo", env={**aws_env, "PATH": path})
-    assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [
-        "farm: error: v1 failed on demo-web-2 (Build the release); `farm releases -f demo` shows what runs"
-    ]
-    stored = json.loads(parameters(aws_env["AWS_ENDPOINT_URL"])["/farmhand/demo/releases/1"])
-    assert (stored["status"], stored["detail"]) == ("failed", "failed on demo-web-2 (Build the release)")
-
-
-def test_rollback_defaults_to_the_release_before_the_current_one(aws_env, farms, tmp_path):
-    sha = head_of_sample_app()
-    ssm = ssm_client(aws_env["AWS_ENDPOINT_URL"])
-    from farmhand.core import releases  # the CLI's own records, written as a deploy writes them
-
-    for number in (1, 2):
-        made = releases.create(ssm, "demo", sha, f"Deploy {number}")
-        releases.finish(ssm, "demo", made, "succeeded")
-    failed = releases.create(ssm, "demo", sha, "Deploy 3")
-    releases.finish(ssm, "demo", failed, "failed")
-    path, calls = fake_playbook(tmp_path, OK_RECAP)
-    env = {**aws_env, "PATH": path}
-    proc = farm("rollback", "-f", "demo", env=env)
-    assert_ok(proc)
-    assert "Rollback to v1 to demo" in proc.stdout and "Released v4" in proc.stdout
-    release = json.loads(calls.with_suffix(".log.json").read_text())["farmhand_release"]
-    assert (release["name"], release["migrate"]) == (f"4-{sha[:7]}", False)
-    rows = json.loads(farm("releases", "-f", "demo", "--json", env=env).stdout)["releases"]
-    assert [(r["version"], r["kind"], r["current"]) for r in rows][:2] == [
-        (4, "rollback", True),
-        (3, "deploy", False),
-    ]
-    table = farm("releases", "-f", "demo", env=env).stdout
-    assert "Rollback to v1" in table and "failed" in table
-
-
-def test_info_shows_the_farm_and_its_current_release(aws_env, farms, tmp_path):
-    path, _ = fake_playbook(tmp_path, OK_RECAP)
-    env = {**aws_env, "PATH": path}
-    before = json.loads(farm("info", "-f", "demo", "--json", env=env).stdout)
-    assert before["release"] is None
-    assert before["roles"] == {"web": 2, "worker": 1, "db": 1, "cron": 1}
-    assert_ok(farm("deploy", "-f", "demo", env=env))
-    text = farm("info", "-f", "demo", env=env).stdout
-    assert "=== demo" in text and "AWS us-east-1" in text
-    assert f"v1 {head_of_sample_app()[:7]} Deploy" in text
-
-
 def test_ansible_is_found_beside_farm_when_the_venv_is_not_on_path(aws_env, farms):
     proc = farm("ps", "-f", "demo", "--json", env={**aws_env, "PATH": "/usr/bin:/bin"})
     assert_ok(proc)
     assert {h["name"] for h in json.loads(proc.stdout)["hosts"]} == set(demo_hosts(farms))
 
 
-def test_cron_run_refuses_an_unknown_job_before_asking_any_host(aws_env, farms, ec2, guard, tmp_path):
-    """With jobs in the farm's group_vars, a job not among them is refused without SSH."""
-    view = tmp_path / "project-with-jobs"
-    view.mkdir()
-    for name in ("ansible.cfg", "inventory", "playbooks", "roles"):
-        (view / name).symlink_to(REPO_ROOT / name)
-    shutil.copytree(REPO_ROOT / "group_vars", view / "group_vars", symlinks=True)
-    (view / "group_vars" / "farm_demo" / "cron.yml").write_text(
-        "farmhand_cron_jobs:\n"
-        "  - {name: send-digests, schedule: every 10 minutes, command: bin/rails digests}\n"
-        "  - {name: nightly, schedule: daily at 02:30, command: bin/rails nightly}\n"
-    )
-    (view / ".farm").mkdir()
-    path, guard_log = guard
-    env = {**aws_env, "FARMHAND_HOME": str(view), "PATH": path}
-    before = snapshot(ec2)
-
-    jobs = "jobs are send-digests, nightly"
-    for args, expect in (
-        (("cron:run", "-f", "demo", "nope"), f"unknown job 'nope' on farm 'demo': {jobs}"),
-        (("cron:logs", "-f", "demo", "nope", "3"), "unknown job 'nope' on farm 'demo'"),
-        (("cron:history", "-f", "demo", "nope"), "unknown job 'nope' on farm 'demo'"),
-    ):
-        proc = farm(*args, env=env)
-        assert_one_line_error(proc, expect)
-    assert snapshot(ec2) == before
-    assert not guard_log.exists(), guard_log.read_text()
-    # A known job gets as far as SSH to the cron host (the guard stands in for ssh and fails).
-    proc = farm("cron:run", "-f", "demo", "send-digests", env=env)
-    assert proc.returncode == 99
-    assert f"admin@{farms['demo-worker-cron-1']['ip']}" in guard_log.read_text()
-    assert "sudo /usr/local/bin/farmhand-cron run send-digests" in guard_log.read_text()
-
-
-def test_cron_commands_follow_the_farms_active_cron_host(aws_env, farms, fleet, guard, tmp_path):
-    """After a failover (farmhand_cron_active_host names the standby), `farm cron:run` runs the job
-    there, never on the former active host; a name that is no cron host of the farm is refused."""
-    standby = fleet.add("demo", "cron", "demo-cron-2")
-    view = tmp_path / "project-failed-over"
-    view.mkdir()
-    for name in ("ansible.cfg", "playbooks", "roles"):
-        (view / name).symlink_to(REPO_ROOT / name)
-    # Laid out as Ansible reads it: the inventory's group_vars are this view's own.
-    (view / "inventory").mkdir()
-    (view / "inventory" / "aws_ec2.yml").symlink_to(REPO_ROOT / "inventory" / "aws_ec2.yml")
-    (view / "inventory" / "group_vars").symlink_to("../group_vars")
-    shutil.copytree(REPO_ROOT / "group_vars", view / "group_vars", symlinks=True)
-    cron_vars = view / "group_vars" / "farm_demo" / "cron.yml"
-    jobs = "farmhand_cron_jobs:\n  - {name: nightly, schedule: daily at 02:30, command: bin/rails nightly}\n"
-    cron_vars.write_text(jobs + "farmhand_cron_active_host: demo-cron-2\n")
-    (view / ".farm").mkdir()
-    path, guard_log = guard
-    env = {**aws_env, "FARMHAND_HOME": str(view), "PATH": path}
-
-    proc = farm("cron:run", "-f", "demo", "nightly", env=env)
-    assert proc.returncode == 99
-    assert f"admin@{standby['ip']}" in guard_log.read_text()
-    assert farms["demo-worker-cron-1"]["ip"] not in guard_log.read_text()
-
-    guard_log.unlink()
-    cron_vars.write_text(jobs + "farmhand_cron_active_host: demo-web-1\n")
-    proc = farm("cron", "-f", "demo", env=env)
-    assert_one_line_error(
-        proc,
-        "farmhand_cron_active_host 'demo-web-1' is not a cron host of farm 'demo': "
-        "demo-cron-2, demo-worker-cron-1",
-    )
-    assert not guard_log.exists()
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (("run", "-f", "demo"), "no command given: farm run -f FARM -- COMMAND"),
+        (("run", "-f", "demo", "-r", "db", "--", "ls"), "role 'db' does not run the app"),
+        (("run", "-f", "demo", "-r", "console", "--", "ls"), "farm 'demo' has no hosts with role 'console'"),
+        (("run", "-f", "demo", "-r", "nope", "--", "ls"), "unknown role 'nope'"),
+        (("run", "-f", "dbonly", "--", "ls"), "farm 'dbonly' has no console, worker or web host"),
+        (
+            ("ssh", "-f", "demo", "nope"),
+            "unknown host 'nope' in farm 'demo': hosts are demo-db-1, demo-web-1",
+        ),
+        (("ssh", "-f", "demo", "-r", "db_follower"), "farm 'demo' has no hosts with role 'db_follower'"),
+        (("ssh", "-f", "demo", "-r", "web", "demo-web-1"), "give a HOST or -r ROLE, not both"),
+        (("ssh", "-f", "demo", "--all"), "--all needs a command"),
+        (("ssh", "-f", "demo", "--all", "demo-web-1", "--", "ls"), "--all runs on every host"),
+        (("scp", "-f", "demo", "a", "b"), "neither 'a' nor 'b' names a host: write HOST:path on one side"),
+        (("scp", "-f", "demo", "nope:/x", "."), "unknown host 'nope' in farm 'demo'"),
+        (("scp", "-f", "demo", "demo-web-1:/x", "demo-web-2:/x"), "both sides name a host"),
+        (("help", "nope"), "unknown command 'nope'"),
+        (("completion", "tcsh"), "Invalid value for '{bash|zsh|fish}'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_reaches_no_host(fake_ssh, args, expect):
+    env, log = fake_ssh
+    one_line_error(farm(*args, env=env), expect)
+    assert calls(log) == []

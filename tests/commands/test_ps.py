@@ -11,7 +11,17 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import ANSIBLE_BIN, REGION, Fleet, assert_ok, farm, snapshot
+from conftest import (
+    ANSIBLE_BIN,
+    REGION,
+    REPO_ROOT,
+    Fleet,
+    assert_ok,
+    demo_hosts,
+    farm,
+    inventory_list,
+    snapshot,
+)
 
 from farmhand.core.errors import FarmError
 from farmhand.core.inventory import Host
@@ -527,3 +537,113 @@ def test_ps_reports_hosts_whose_processes_cannot_be_read(aws_env, staging, fakes
     assert data["processes"]["by_type"]["worker"]["queued_total"] is None
     quick = farm("ps", "-f", "staging", "--json", "--no-processes", env={**aws_env, **extra})
     assert "processes" not in json.loads(quick.stdout)
+
+
+# -- farm ps: the farm's hosts, from the inventory and its cache ---------------------------------
+
+
+def table_rows(stdout: str) -> dict[str, list[str]]:
+    """`farm ps` table rows by host name (the HOST column)."""
+    lines = stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["ROLE", "HOST"])
+    rows = [line.split() for line in lines[header + 1 :] if line.strip()]
+    return {row[1]: row for row in rows}
+
+
+def test_ps_prints_a_table_of_the_farm_only(aws_env, farms):
+    proc = farm("ps", "-f", "demo", env=aws_env)
+    assert_ok(proc)
+    assert "=== demo (AWS us-east-1): 4 hosts" in proc.stdout
+    rows = table_rows(proc.stdout)
+    assert set(rows) == set(demo_hosts(farms))
+    for name, host in demo_hosts(farms).items():
+        role, _, instance_id, ip, state, instance_type = rows[name]
+        assert (role, instance_id, ip, state, instance_type) == (
+            host["role"],
+            host["id"],
+            host["ip"],
+            "running",
+            "t3.small",
+        )
+    assert "staging" not in proc.stdout
+    assert "halted" not in proc.stdout
+
+
+def test_ps_json_gives_roles_ids_ips_and_states(aws_env, farms):
+    proc = farm("ps", "-f", "demo", "--json", env=aws_env)
+    assert_ok(proc)
+    data = json.loads(proc.stdout)
+    assert data["farm"] == "demo"
+    assert data["local"] is False
+    hosts = {h["name"]: h for h in data["hosts"]}
+    assert set(hosts) == set(demo_hosts(farms))
+    for name, host in demo_hosts(farms).items():
+        assert hosts[name] == {
+            "name": name,
+            "roles": host["role"].split(","),
+            "instance_id": host["id"],
+            "private_ip": host["ip"],
+            "state": "running",
+            "instance_type": "t3.small",
+        }
+    assert hosts["demo-worker-cron-1"]["roles"] == ["worker", "cron"]
+    # Ordered by role (farmhand_roles: web, worker, db, ...), then by name.
+    assert [h["name"] for h in data["hosts"]] == [
+        "demo-web-1",
+        "demo-web-2",
+        "demo-worker-cron-1",
+        "demo-db-1",
+    ]
+
+
+def test_ps_takes_the_farm_from_farmhand_farm(aws_env, farms):
+    proc = farm("ps", "--json", env={**aws_env, "FARMHAND_FARM": "staging"})
+    assert_ok(proc)
+    data = json.loads(proc.stdout)
+    assert data["farm"] == "staging"
+    assert {h["name"] for h in data["hosts"]} == {"staging-web-1", "staging-worker-1"}
+
+
+def test_ps_option_wins_over_farmhand_farm(aws_env, farms):
+    proc = farm("ps", "-f", "demo", "--json", env={**aws_env, "FARMHAND_FARM": "staging"})
+    assert_ok(proc)
+    assert json.loads(proc.stdout)["farm"] == "demo"
+
+
+def test_ps_finds_the_project_from_a_subdirectory(aws_env, fleet, tmp_path):
+    """No FARMHAND_HOME: the checkout is found upwards from the working directory."""
+    farm_name = "cwd_probe"  # no local farm by this name may exist in the checkout
+    assert not (REPO_ROOT / ".farm" / "local" / farm_name).exists()
+    fleet.add(farm_name, "web", "cwd-probe-web-1")
+    env = {k: v for k, v in aws_env.items() if k != "FARMHAND_HOME"}
+    proc = farm("ps", "-f", farm_name, "--json", env=env, cwd=REPO_ROOT / "group_vars")
+    assert_ok(proc)
+    assert [h["name"] for h in json.loads(proc.stdout)["hosts"]] == ["cwd-probe-web-1"]
+
+
+def test_ps_refresh_sees_new_hosts_despite_the_cache(aws_env, fleet):
+    fleet.add("demo", "web", "demo-web-1")
+    first = farm("ps", "-f", "demo", "--json", env=aws_env)
+    assert_ok(first)
+    fleet.add("demo", "web", "demo-web-2")
+    refreshed = farm("ps", "-f", "demo", "--json", "--refresh", env=aws_env)
+    assert_ok(refreshed)
+    assert [h["name"] for h in json.loads(refreshed.stdout)["hosts"]] == ["demo-web-1", "demo-web-2"]
+
+
+def test_a_cache_older_than_the_farms_instances_is_read_afresh(aws_env, fleet):
+    """The inventory's cache is one for the account: filled before another farm's instances ran
+    (two farms brought up side by side), it must not hide them, nor a farm's added host."""
+    fleet.add("demo", "web", "demo-web-1")
+    assert_ok(farm("ps", "-f", "demo", "--json", env=aws_env))  # the cache holds demo alone
+    fleet.add("other", "web", "other-web-1")
+    other = farm("ps", "-f", "other", "--json", env=aws_env)
+    assert_ok(other)
+    assert [h["name"] for h in json.loads(other.stdout)["hosts"]] == ["other-web-1"]
+    fleet.add("demo", "web", "demo-web-2")
+    demo = farm("ps", "-f", "demo", "--json", env=aws_env)
+    assert_ok(demo)
+    assert [h["name"] for h in json.loads(demo.stdout)["hosts"]] == ["demo-web-1", "demo-web-2"]
+    # ...and ansible-playbook, which reads the same cache after the CLI, finds them too.
+    groups = inventory_list(aws_env)
+    assert sorted(groups["farm_demo"]["hosts"]) == ["demo-web-1", "demo-web-2"]
