@@ -23,6 +23,7 @@ from conftest import (
     fake_playbook,
     farm,
     inventory_list,
+    make_project,
     parameters,
     ran,
     snapshot,
@@ -770,19 +771,12 @@ def test_cron_commands_follow_the_farms_active_cron_host(aws_env, farms, fleet, 
     """After a failover (farmhand_cron_active_host names the standby), `farm cron:run` runs the job
     there, never on the former active host; a name that is no cron host of the farm is refused."""
     standby = fleet.add("demo", "cron", "demo-cron-2")
-    view = tmp_path / "project-failed-over"
-    view.mkdir()
-    for name in ("ansible.cfg", "playbooks", "roles"):
-        (view / name).symlink_to(REPO_ROOT / name)
-    # Laid out as Ansible reads it: the inventory's group_vars are this view's own.
-    (view / "inventory").mkdir()
-    (view / "inventory" / "aws_ec2.yml").symlink_to(REPO_ROOT / "inventory" / "aws_ec2.yml")
-    (view / "inventory" / "group_vars").symlink_to("../group_vars")
-    shutil.copytree(REPO_ROOT / "group_vars", view / "group_vars", symlinks=True)
-    cron_vars = view / "group_vars" / "farm_demo" / "cron.yml"
     jobs = "farmhand_cron_jobs:\n  - {name: nightly, schedule: daily at 02:30, command: bin/rails nightly}\n"
-    cron_vars.write_text(jobs + "farmhand_cron_active_host: demo-cron-2\n")
-    (view / ".farm").mkdir()
+    view = make_project(
+        tmp_path / "project-failed-over",
+        {"farm_demo/cron.yml": jobs + "farmhand_cron_active_host: demo-cron-2\n"},
+    )
+    cron_vars = view / "group_vars" / "farm_demo" / "cron.yml"
     path, guard_log = guard
     env = {**aws_env, "FARMHAND_HOME": str(view), "PATH": path}
 
