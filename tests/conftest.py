@@ -76,6 +76,23 @@ def project_view(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return view
 
 
+def make_project(root: Path, group_vars: Mapping[str, str]) -> Path:
+    """A project laid out as Ansible reads it (inventory/group_vars -> ../group_vars) whose group_vars
+    are this checkout's plus GROUP_VARS ({"farm_x/cron.yml": text}), with an empty `.farm/`."""
+    root.mkdir()
+    for name in ("ansible.cfg", "playbooks", "roles"):
+        (root / name).symlink_to(REPO_ROOT / name)
+    (root / "inventory").mkdir()
+    (root / "inventory" / "aws_ec2.yml").symlink_to(REPO_ROOT / "inventory" / "aws_ec2.yml")
+    (root / "inventory" / "group_vars").symlink_to("../group_vars")
+    shutil.copytree(REPO_ROOT / "group_vars", root / "group_vars", symlinks=True)
+    for path, text in group_vars.items():
+        (root / "group_vars" / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / "group_vars" / path).write_text(text)
+    (root / ".farm").mkdir()
+    return root
+
+
 def with_fake_ssh(env: Mapping[str, str], tmp_path: Path, script: str) -> dict[str, str]:
     """ENV with an `ssh` on PATH that is SCRIPT (a shell script standing in for the real one)."""
     bin_dir = tmp_path / "fake-ssh-bin"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import REPO_ROOT, assert_one_line_error, farm, snapshot
+from conftest import REPO_ROOT, assert_one_line_error, farm, make_project, snapshot
 
 
 def test_cron_run_refuses_an_unknown_job_before_asking_any_host(aws_env, farms, ec2, guard, tmp_path):
@@ -46,19 +46,12 @@ def test_cron_commands_follow_the_farms_active_cron_host(aws_env, farms, fleet, 
     """After a failover (farmhand_cron_active_host names the standby), `farm cron:run` runs the job
     there, never on the former active host; a name that is no cron host of the farm is refused."""
     standby = fleet.add("demo", "cron", "demo-cron-2")
-    view = tmp_path / "project-failed-over"
-    view.mkdir()
-    for name in ("ansible.cfg", "playbooks", "roles"):
-        (view / name).symlink_to(REPO_ROOT / name)
-    # Laid out as Ansible reads it: the inventory's group_vars are this view's own.
-    (view / "inventory").mkdir()
-    (view / "inventory" / "aws_ec2.yml").symlink_to(REPO_ROOT / "inventory" / "aws_ec2.yml")
-    (view / "inventory" / "group_vars").symlink_to("../group_vars")
-    shutil.copytree(REPO_ROOT / "group_vars", view / "group_vars", symlinks=True)
-    cron_vars = view / "group_vars" / "farm_demo" / "cron.yml"
     jobs = "farmhand_cron_jobs:\n  - {name: nightly, schedule: daily at 02:30, command: bin/rails nightly}\n"
-    cron_vars.write_text(jobs + "farmhand_cron_active_host: demo-cron-2\n")
-    (view / ".farm").mkdir()
+    view = make_project(
+        tmp_path / "project-failed-over",
+        {"farm_demo/cron.yml": jobs + "farmhand_cron_active_host: demo-cron-2\n"},
+    )
+    cron_vars = view / "group_vars" / "farm_demo" / "cron.yml"
     path, guard_log = guard
     env = {**aws_env, "FARMHAND_HOME": str(view), "PATH": path}
 

@@ -10,31 +10,14 @@ the command it was asked to run on the host.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from conftest import ANSIBLE_BIN, REPO_ROOT, Fleet, assert_ok, farm, run, with_fake_ssh
+from conftest import ANSIBLE_BIN, REPO_ROOT, Fleet, assert_ok, farm, make_project, run, with_fake_ssh
 
 from farmhand.core.project import Project
-
-
-def make_project(root: Path, group_vars: Mapping[str, str]) -> Path:
-    """A project whose group_vars are this checkout's plus GROUP_VARS ({"farm_x/cron.yml": text})."""
-    root.mkdir()
-    for name in ("ansible.cfg", "playbooks", "roles"):
-        (root / name).symlink_to(REPO_ROOT / name)
-    (root / "inventory").mkdir()
-    (root / "inventory" / "aws_ec2.yml").symlink_to(REPO_ROOT / "inventory" / "aws_ec2.yml")
-    (root / "inventory" / "group_vars").symlink_to("../group_vars")
-    shutil.copytree(REPO_ROOT / "group_vars", root / "group_vars", symlinks=True)
-    for path, text in group_vars.items():
-        (root / "group_vars" / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / "group_vars" / path).write_text(text)
-    (root / ".farm").mkdir()
-    return root
 
 
 def recording_ssh(env: Mapping[str, str], tmp_path: Path) -> tuple[dict[str, str], Path]:

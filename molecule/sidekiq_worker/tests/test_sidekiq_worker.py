@@ -150,7 +150,10 @@ def test_a_stop_pushes_unfinished_jobs_back_to_redis(host):
 def test_a_release_switch_lets_the_old_process_finish_its_job(host):
     old = running(host, "books")
     book = new_book(host, "Long deploy")
-    enqueue(host, "HoldJob", [book, 20], "books")
+    # Held until released, not for a number of seconds: on a loaded machine the checks below may
+    # take longer than any fixed hold, and the old process must still be running its job for them.
+    release_key = f"hold_job:release:{secrets.token_hex(8)}"
+    enqueue(host, "HoldJob", [book, 1, release_key], "books")
     wait_for_status(host, book, "processing", 60)
     switched = host.run(f"{CTL} restart books")
     assert switched.rc == 0, switched.stderr
@@ -165,6 +168,8 @@ def test_a_release_switch_lets_the_old_process_finish_its_job(host):
     fresh = new_book(host, "After the switch")
     enqueue(host, "BookProcessingJob", [fresh], "books")
     wait_for_status(host, fresh, "processed", 60)
+    assert status(host, book) == "processing"  # still held by the old process
+    host.check_output(f"redis-cli SET {release_key} 1 EX 3600")
     wait_gone(host, old, 120)
     assert status(host, book) == "processed"
     assert "busy worker threads" not in host.check_output(f"journalctl -q --no-pager -o cat -u {old}")
