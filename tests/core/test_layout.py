@@ -64,14 +64,6 @@ def test_every_command_lives_in_its_topics_module():
 
 
 TESTS = Path(__file__).resolve().parents[1]
-# Topics whose command tests are not in tests/commands/test_<topic>.py yet, and the module that runs
-# the verb instead (a whole-farm module where only a farm can show it).
-ELSEWHERE = {
-    "local": ("test_local_farm.py", '"local", "up"'),
-    "maintenance": ("core/test_results.py", 'farm("maintenance"'),
-    "restart": ("core/test_results.py", 'farm("restart"'),
-    "pg_backups": ("test_backups_farm.py", '"pg:backups'),
-}
 
 
 def test_every_topic_has_its_test_module():
@@ -80,7 +72,5 @@ def test_every_topic_has_its_test_module():
     the shared output's (test_output.py, commands/_output.py)."""
     topics = {p.stem for p in (PACKAGE / "commands").glob("*.py") if not p.stem.startswith("_")}
     tested = {p.stem.removeprefix("test_") for p in (TESTS / "commands").glob("test_*.py")}
-    assert topics - tested == set(ELSEWHERE)
+    assert topics - tested == set()
     assert tested - topics == {"cli", "output"}
-    for module, runs_the_verb in ELSEWHERE.values():
-        assert runs_the_verb in (TESTS / module).read_text(), module
