@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from farmhand.commands._options import fail
-from farmhand.core.runner import PlaybookResult, describe_failures, playbook_command, run_playbook
+from farmhand.core import deploy
+from farmhand.core.releases import Release
+from farmhand.core.runner import PlaybookResult, describe_failures, limit_for, playbook_command, run_playbook
 from farmhand.core.target import Target
 
 
@@ -41,6 +43,18 @@ def playbook_or_exit(target: Target, playbook: str, limit: str, *extra: str, hin
     result = run(target, playbook, limit, *extra)
     if not result.ok:
         raise fail(f"{playbook} failed on {describe_failures(result)}{hint}")
+
+
+def release_or_exit(
+    target: Target, playbook: str, release: Release, extra_vars: dict[str, Any], hint: str = ""
+) -> None:
+    """Run PLAYBOOK on the farm with the variables `deploy.start*` gave for RELEASE, and record how
+    it ended; if it failed, stop with the release's failure and HINT (exit 1)."""
+    result = run(target, playbook, limit_for(target.farm), extra_vars=extra_vars)
+    try:
+        deploy.finish(target, release, result)
+    except deploy.DeployFailed as exc:
+        raise fail(f"{exc}{hint}") from None
 
 
 def hosts_limit(names: Sequence[str]) -> str:

@@ -10,12 +10,11 @@ from typing import Any
 import click
 
 from farmhand.commands import _playbooks
-from farmhand.commands._options import fail, farm_option, json_option
+from farmhand.commands._options import farm_option, json_option
 from farmhand.commands._output import info, out, show, step
 from farmhand.core import config as config_vars
 from farmhand.core import deploy
 from farmhand.core.errors import FarmError
-from farmhand.core.runner import limit_for
 from farmhand.core.target import Target, resolve
 
 MASK = "********"
@@ -94,11 +93,8 @@ def _apply(target: Target, change: config_vars.Change, restart: bool) -> None:
         return
     step(f"{words} on {target.farm}: releasing to {len(app_hosts)} app hosts")
     release, extra_vars = deploy.start_config_change(target, change, say=info)
-    result = _playbooks.run(target, "config.yml", limit_for(target.farm), extra_vars=extra_vars)
-    try:
-        deploy.finish(target, release, result)
-    except deploy.DeployFailed as exc:
-        raise fail(f"{exc} (the config vars are set in SSM; `farm restart` applies them)") from None
+    hint = " (the config vars are set in SSM; `farm restart` applies them)"
+    _playbooks.release_or_exit(target, "config.yml", release, extra_vars, hint=hint)
     step(f"Released {release.label} to {target.farm}: {release.description}")
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import click
 
 from farmhand.commands import _playbooks
-from farmhand.commands._options import fail, farm_option, json_option
+from farmhand.commands._options import farm_option, json_option
 from farmhand.commands._output import info, out, show, step, table
 from farmhand.core import app, deploy
-from farmhand.core.runner import limit_for
 from farmhand.core.target import Target, resolve
 
 
@@ -16,11 +15,7 @@ def _run_release(target: Target, plan: deploy.Plan) -> None:
     hosts = {h.name for h in target.hosts if set(h.roles) & set(target.project.app_roles)}
     step(f"{plan.description} to {target.farm} ({len(hosts)} app hosts)")
     release, extra_vars = deploy.start(target, plan, say=info)
-    result = _playbooks.run(target, "deploy.yml", limit_for(target.farm), extra_vars=extra_vars)
-    try:
-        deploy.finish(target, release, result)
-    except deploy.DeployFailed as exc:
-        raise fail(str(exc)) from None
+    _playbooks.release_or_exit(target, "deploy.yml", release, extra_vars)
     step(f"Released {release.label} ({plan.sha[:7]}) to {target.farm}")
     for url in app.app_urls(target):
         info(f"The app answers at {url}")
