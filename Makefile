@@ -94,8 +94,9 @@ lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint, the
 	actionlint
 	python tests/role_interfaces.py
 
-# After the linters, five streams run side by side (tests/streams.py), each in a CPU cgroup of its
-# own with the containers it starts. The suite is CPU-bound on two cores, so the weights (cgroup
+# Once the image is built, five streams run side by side (tests/streams.py), each in a CPU cgroup
+# of its own with the containers it starts; the linters open the `python` stream (one core for two
+# minutes, while the farms' first converges take the other). The suite is CPU-bound on two cores, so the weights (cgroup
 # cpu.shares) decide who waits: the unit tests, short and full of hang guards sized for a machine
 # that answers, go first; the two farm streams, the longest, next; molecule and the backup drill
 # take what those leave while they wait on SSH, booting containers and held jobs. Every line is
@@ -103,12 +104,12 @@ lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint, the
 # (`nice` cannot do this here: see tests/streams.py.)
 RESULTS := .farm/test-results
 STREAMS := \
-	'python:16384:$(MAKE) --no-print-directory test-python' \
+	'python:16384:$(MAKE) --no-print-directory lint test-python' \
 	'farm-ci:4096:$(MAKE) --no-print-directory test-farm-ci' \
 	'farm-jobs:4096:$(MAKE) --no-print-directory test-farm-jobs' \
 	'molecule:2048:$(MAKE) --no-print-directory test-molecule' \
 	'farm-bk:2048:$(MAKE) --no-print-directory test-farm-backups'
-test: deps lint image ## Run every test
+test: deps image ## Run every test
 	python tests/streams.py --results $(RESULTS) --logs .farm/molecule $(STREAMS)
 
 # Day-to-day: the linters, the unit tests, and one molecule scenario or one whole-farm module.

@@ -227,6 +227,7 @@ def test_retention_keeps_the_farms_count_of_full_backups_and_expires_the_rest(dr
     the oldest, with the differential and incremental backups that depended on it."""
     conf = run("podman", "exec", PRIMARY, "cat", "/etc/pgbackrest/pgbackrest.conf").stdout
     assert "repo1-retention-full=2" in conf and "repo1-retention-diff=7" in conf
+    assert "archive-timeout=300" in conf  # a local farm's (farmhand_backup_archive_timeout)
     oldest = backups()[0]
     assert oldest["type"] == "full"
     dependents = [b["label"] for b in backups() if b["label"] != oldest["label"]]

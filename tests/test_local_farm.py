@@ -7,6 +7,8 @@ fails (it is never skipped) where they are missing.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -488,7 +490,12 @@ def db_hosts_now() -> str:
             "--",
             "psql",
             "-XAtc",
-            "select pid, state, wait_event_type, wait_event, left(query, 80) from pg_stat_activity",
+            "select pid, backend_type, state, wait_event_type, wait_event, left(query, 80) "
+            "from pg_stat_activity; "
+            "select 'sender', application_name, state, sync_state, sent_lsn, flush_lsn, replay_lsn "
+            "from pg_stat_replication; "
+            "select 'receiver', status, flushed_lsn, latest_end_lsn from pg_stat_wal_receiver; "
+            "select 'replay', pg_is_in_recovery(), pg_is_in_recovery() and pg_is_wal_replay_paused()",
             timeout=60,
         )
         lines += [f"== {container}", procs.stdout[-3000:], sessions.stdout + sessions.stderr]
@@ -496,20 +503,31 @@ def db_hosts_now() -> str:
 
 
 def psql(sql: str, *args: str) -> str:
-    try:
-        proc = subprocess.run(
-            [FARM_BIN, "psql", "-f", FARM, *args],
-            input=sql,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=120,
-        )
-    except subprocess.TimeoutExpired as exc:
-        said = f"farm psql -f {FARM} {' '.join(args)} hung for 120 s ({exc}); the db hosts then:"
-        pytest.fail(f"{said}\n{db_hosts_now()}")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
+    command = [FARM_BIN, "psql", "-f", FARM, *args]
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        start_new_session=True,  # its ssh with it, when it is stopped
+    ) as proc:
+        try:
+            out, err = proc.communicate(sql, timeout=120)
+        except subprocess.TimeoutExpired:
+            # Where it hangs, before it is stopped: the controller's side (farm, ssh) and the hosts'.
+            here = run("ps", "-eo", "pid,ppid,etime,stat,args", timeout=60).stdout
+            ours = "\n".join(line for line in here.splitlines() if "psql" in line or "ssh" in line)
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate(timeout=60)
+            said = f"farm psql -f {FARM} {' '.join(args)} hung for 120 s; it said {(out + err)[-3000:]!r}"
+            hosts = db_hosts_now()
+            pytest.fail(
+                f"{said}\nthe controller's psql and ssh processes then:\n{ours}\nthe db hosts then:\n{hosts}"
+            )
+    assert proc.returncode == 0, out + err
+    return out
 
 
 def books_present(ids: list[int]) -> int:
@@ -571,7 +589,11 @@ def test_a_lagging_follower_is_not_promoted_and_nothing_changes(local_farm):
     pause = "select pg_wal_replay_pause();"
     run("podman", "exec", "farmhand-ci-db-follower-1", "runuser", "-u", "postgres", "--", "psql", "-c", pause)
     try:
+        # Committed without waiting for the follower: its replay is paused, and were its WAL
+        # receiver to reconnect meanwhile (a paused startup process does not restart it), a
+        # commit waiting for its confirmation would wait until the replay resumed.
         psql(
+            "set synchronous_commit to local;\n"
             "insert into books (title, pages, created_at, updated_at) select 'lag', g, now(), now() "
             "from generate_series(1, 2000) g;\n"
         )
