@@ -52,8 +52,10 @@ $(VENV)/.installed: pyproject.toml
 image: deps ## Build the local Debian image (once; cached)
 	farm local image
 
+# Two streams of `make test` need it (molecule, farm-jobs): the first builds it, the other waits.
 image-molecule: image ## Build the molecule scenarios' image: the local image with the roles' packages (once; cached)
-	ansible-playbook -i localhost, molecule/_shared/image.yml
+	@mkdir -p .farm
+	flock .farm/image-molecule.lock ansible-playbook -i localhost, molecule/_shared/image.yml
 
 demo: deps ## Bring up the local demo farm, converge it and deploy the sample app
 	farm local up -f $(DEMO_FARM)
@@ -146,7 +148,7 @@ test-farm-ci: image ## The whole-farm tests on the farm `ci` (tests/test_local_f
 	pytest -m farm -rfEP --durations=40 --junitxml=$(RESULTS)/farm-ci.xml tests \
 		--ignore=tests/test_backups_farm.py $(addprefix --ignore=,$(FARM_JOBS_MODULES))
 
-test-farm-jobs: image ## The whole-farm tests of workers and scaling, on the farm `jobs`
+test-farm-jobs: image-molecule ## The whole-farm tests of workers and scaling, on the farm `jobs`
 	FARMHAND_TEST_FARM=jobs pytest -m farm -rfEP --durations=20 --junitxml=$(RESULTS)/farm-jobs.xml \
 		$(FARM_JOBS_MODULES)
 

@@ -159,8 +159,9 @@ class LocalFarm:
         planned = plan_scaled(self.farm, shape, counts, self.project.roles)
         cgroup = cgroup_parent_args()
         require("podman")
+        baked = self.baked_image()
         hostfix.ensure_host_ready()
-        image = ensure_image(self.project.state_dir / "image", echo=True)
+        image = ensure_image(self.project.state_dir / "image", echo=True) if baked is None else baked
         say(f"Image {image}")
         # The farm's directory first: from now on a `farm local down` of another farm leaves moto up.
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -177,6 +178,19 @@ class LocalFarm:
         self._register(hosts, subnet, say)
         self.flush_inventory_cache()
         return hosts
+
+    def baked_image(self) -> str | None:
+        """The image the farm's hosts start from when it is not the bare one `farm local image`
+        builds (farmhand_local_image): one with packages already installed, as an AMI is baked.
+        It must exist: Farmhand does not know its recipe."""
+        ref = str(self.project.farm_var(self.farm, "farmhand_local_image", "") or "")
+        if not ref:
+            return None
+        if not exists("image", ref):
+            raise FarmError(
+                f"farmhand_local_image {ref!r} of farm {self.farm!r} is not an image here: build it first"
+            )
+        return ref
 
     # -- ps:scale --------------------------------------------------------------------------------
 
