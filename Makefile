@@ -98,11 +98,12 @@ lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint, the
 
 # Once the image is built, five streams run side by side (tests/streams.py), each in a CPU cgroup
 # of its own with the containers it starts; the linters open the `python` stream (one core for two
-# minutes, while the farms' first converges take the other). The suite is CPU-bound on two cores, so the weights (cgroup
-# cpu.shares) decide who waits: the unit tests, short and full of hang guards sized for a machine
-# that answers, go first; the two farm streams, the longest, next; molecule and the backup drill
-# take what those leave while they wait on SSH, booting containers and held jobs. Every line is
-# prefixed with its stream's name; the run ends with each stream's wall time, CPU and slowest tests.
+# minutes, while the farms' first converges take the other). The suite is CPU-bound on two cores,
+# so the weights (cgroup cpu.shares) decide who waits: the unit tests, short and full of hang
+# guards sized for a machine that answers, go first; the two farm streams, the longest, next;
+# molecule and the backup drill take what those leave while they wait on SSH, booting containers
+# and held jobs. Every line is prefixed with its stream's name; the run ends with each stream's
+# wall time, CPU and slowest tests.
 # (`nice` cannot do this here: see tests/streams.py.)
 RESULTS := .farm/test-results
 STREAMS := \

@@ -94,13 +94,22 @@ def make_project(root: Path, group_vars: Mapping[str, str]) -> Path:
     return root
 
 
+def with_fake_tools(
+    env: Mapping[str, str], tmp_path: Path, scripts: Mapping[str, str], bin_name: str
+) -> dict[str, str]:
+    """ENV with the programs SCRIPTS names ({"ssh": script}) first on PATH, each its script standing
+    in for the real one, in tmp_path/BIN_NAME."""
+    bin_dir = tmp_path / bin_name
+    bin_dir.mkdir(exist_ok=True)
+    for name, script in scripts.items():
+        (bin_dir / name).write_text(script)
+        (bin_dir / name).chmod(0o755)
+    return {**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"}
+
+
 def with_fake_ssh(env: Mapping[str, str], tmp_path: Path, script: str) -> dict[str, str]:
     """ENV with an `ssh` on PATH that is SCRIPT (a shell script standing in for the real one)."""
-    bin_dir = tmp_path / "fake-ssh-bin"
-    bin_dir.mkdir(exist_ok=True)
-    (bin_dir / "ssh").write_text(script)
-    (bin_dir / "ssh").chmod(0o755)
-    return {**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"}
+    return with_fake_tools(env, tmp_path, {"ssh": script}, "fake-ssh-bin")
 
 
 def no_ssh_bin(tmp_path: Path) -> Path:
@@ -484,14 +493,9 @@ sys.exit(json.loads(os.environ.get("FAKE_SSH_EXIT", "{}")).get(address, 0))
 @pytest.fixture
 def fake_ssh(aws_env, farms, tmp_path: Path) -> tuple[dict[str, str], Path]:
     """The environment with `ssh` and `scp` standing in for the real ones, and their call log."""
-    bin_dir = tmp_path / "fake-ssh-bin"
-    bin_dir.mkdir()
-    for name in ("ssh", "scp"):
-        (bin_dir / name).write_text(FAKE)
-        (bin_dir / name).chmod(0o755)
     log = tmp_path / "ssh.log"
-    env = {**aws_env, "PATH": f"{bin_dir}{os.pathsep}{aws_env['PATH']}", "FAKE_SSH_LOG": str(log)}
-    return env, log
+    env = with_fake_tools(aws_env, tmp_path, {"ssh": FAKE, "scp": FAKE}, "fake-ssh-bin")
+    return {**env, "FAKE_SSH_LOG": str(log)}, log
 
 
 def calls(log: Path) -> list[list[str]]:

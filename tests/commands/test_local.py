@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ANSIBLE_BIN, assert_ok, assert_one_line_error, calls, farm, make_project
+from conftest import ANSIBLE_BIN, assert_ok, assert_one_line_error, calls, farm, make_project, with_fake_tools
 
 # Podman as the fake plays it: `ps` lists FAKE_PODMAN_PS (JSON), `network exists` finds the network
 # when FAKE_PODMAN_NETWORK is set, anything else succeeds; every call is logged.
@@ -33,18 +32,9 @@ def local_env(aws_env: dict[str, str], tmp_path: Path) -> tuple[dict[str, str], 
     """A project of its own (its `.farm/` holds the local farms' state) and a fake podman on PATH;
     the project and podman's call log."""
     project = make_project(tmp_path / "project", {})
-    bin_dir = tmp_path / "fake-podman-bin"
-    bin_dir.mkdir()
-    (bin_dir / "podman").write_text(PODMAN)
-    (bin_dir / "podman").chmod(0o755)
     log = tmp_path / "podman.log"
-    env = {
-        **aws_env,
-        "FARMHAND_HOME": str(project),
-        "PATH": f"{bin_dir}{os.pathsep}{aws_env['PATH']}",
-        "FAKE_PODMAN_LOG": str(log),
-    }
-    return env, project, log
+    env = with_fake_tools(aws_env, tmp_path, {"podman": PODMAN}, "fake-podman-bin")
+    return {**env, "FARMHAND_HOME": str(project), "FAKE_PODMAN_LOG": str(log)}, project, log
 
 
 def write_state(project: Path, farm_name: str, *hosts: dict) -> Path:
