@@ -59,9 +59,10 @@ def test_a_hand_edited_file_is_drift_on_that_host_and_task_until_a_converge_of_i
     appended = on_host(web_host, "sh", "-c", f"echo {shlex.quote(EDIT)} >> {SITE}")
     assert appended.returncode == 0, appended.stderr
 
+    web_hosts = hosts_with_role("web")  # sorted; the edit and the repair change no host's roles
     proc, report = check("--role", "web")
     assert proc.returncode == 3, proc.stdout
-    assert report["checked"] == sorted(hosts_with_role("web"))
+    assert report["checked"] == web_hosts
     assert report["status"] == "drift" and report["changed"] == [web_host]
     assert list(report["hosts"]) == [web_host]  # the other web hosts: no drift (the rest: below)
     (change,) = report["hosts"][web_host]["changes"]
@@ -74,7 +75,7 @@ def test_a_hand_edited_file_is_drift_on_that_host_and_task_until_a_converge_of_i
 
     # The repair, limited to a role: only that role's hosts are converged.
     repair = farm("converge", "-f", FARM, "--role", "web")
-    assert sorted(summary_table(repair.stdout)) == sorted(hosts_with_role("web"))
+    assert sorted(summary_table(repair.stdout)) == web_hosts
     assert EDIT not in on_host(web_host, "cat", SITE).stdout
 
     # The converged farm has no drift: every host was checked, none changed or failed.
