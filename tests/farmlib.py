@@ -42,6 +42,8 @@ FARM_BIN = str(Path(sys.executable).with_name("farm"))
 
 # Whether this session converged the farm already (test_local_farm.py's first converge sets it).
 STATE: dict[str, Any] = {"converged": False}
+# What the session reads once while the farm runs: its environment, boto3 clients, the app's URL.
+_CACHE: dict[Any, Any] = {}
 
 
 def run(
@@ -58,20 +60,25 @@ def run(
     )
 
 
-def wait_for(predicate: Callable[[], Any], seconds: float, what: str | Callable[[], str]) -> Any:
-    """The predicate's first true value, asked every 2 s; fails the test after SECONDS saying WHAT
-    (a callable is asked then, to say what was last seen). The farm tests' one way to wait for a
-    state: a deadline in seconds sized for a loaded machine, never a number of tries."""
+def wait_for(
+    predicate: Callable[[], Any], seconds: float, what: str | Callable[[], str], every: float = 2
+) -> Any:
+    """The predicate's first true value, asked every EVERY seconds; fails the test after SECONDS
+    saying WHAT (a callable is asked then, to say what was last seen). The farm tests' one way to
+    wait for a state: a deadline in seconds sized for a loaded machine, never a number of tries.
+    A predicate that runs `farm` costs over a second of CPU: ask it less often (every=5)."""
     deadline = time.monotonic() + seconds
     while not (value := predicate()):
         if time.monotonic() >= deadline:
             pytest.fail(f"still not true after {seconds:.0f}s: {what() if callable(what) else what}")
-        time.sleep(2)
+        time.sleep(every)
     return value
 
 
 def farm(*args: str, ok: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess[str]:
     """The real `farm` CLI, as a user runs it in the checkout; asserts exit 0 unless ok=False."""
+    if args[:1] == ("local",) and args[1:2] in (("up",), ("down",)):
+        _CACHE.clear()  # the farm's moto may start, stop or move: read its environment again
     proc = run(FARM_BIN, *args, timeout=timeout)
     if ok:
         assert proc.returncode == 0, (
@@ -124,7 +131,14 @@ def start_job(argv: list[str], env: dict[str, str] | None = None, cwd: Path = RO
 
 
 def farm_env() -> dict[str, str]:
-    """The environment `eval "$(farm local env -f FARM)"` gives: AWS_ENDPOINT_URL, key, inventory."""
+    """The environment `eval "$(farm local env -f FARM)"` gives: AWS_ENDPOINT_URL, key, inventory.
+    Read once while the farm runs (`farm` reads it again after a `local up` or `local down`)."""
+    if "env" not in _CACHE:
+        _CACHE["env"] = _read_farm_env()
+    return dict(_CACHE["env"])
+
+
+def _read_farm_env() -> dict[str, str]:
     exported = farm("local", "env", "-f", FARM).stdout
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")}
     for line in exported.splitlines():
@@ -156,23 +170,30 @@ def on_host(host: str, *command: str, timeout: int = 600) -> subprocess.Complete
 
 
 def aws(service: str, env: dict[str, str] | None = None) -> Any:
-    """A boto3 client for the local farm's moto, from the farm's environment."""
+    """A boto3 client for the local farm's moto, from the farm's environment (one per service and
+    endpoint: making one loads the service's model, 0.15-0.25 s of CPU)."""
     env = env or farm_env()
-    return boto3.client(
-        service,
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name=env["AWS_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    key = ("client", service, env["AWS_ENDPOINT_URL"], env["AWS_REGION"], env["AWS_ACCESS_KEY_ID"])
+    if key not in _CACHE:
+        _CACHE[key] = boto3.client(
+            service,
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+            region_name=env["AWS_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+    return _CACHE[key]
 
 
-def ec2_instances(env: dict[str, str] | None = None) -> dict[str, dict]:
+def ec2_instances(
+    env: dict[str, str] | None = None, states: tuple[str, ...] = ("pending", "running")
+) -> dict[str, dict]:
+    """The farm's instances in STATES as moto describes them: {Name tag: {id, ip, tags}}."""
     ec2 = aws("ec2", env)
     found = {}
     for res in ec2.describe_instances(Filters=[{"Name": "tag:farm", "Values": [FARM]}])["Reservations"]:
         for inst in res["Instances"]:
-            if inst["State"]["Name"] in ("pending", "running"):
+            if inst["State"]["Name"] in states:
                 tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
                 found[tags["Name"]] = {"id": inst["InstanceId"], "ip": inst["PrivateIpAddress"], "tags": tags}
     return found
@@ -195,9 +216,11 @@ def summary_table(output: str) -> dict[str, dict[str, int]]:
 
 
 def hosts_with_role(role: str) -> list[str]:
-    """Names of the farm's running hosts whose role tag carries ROLE, sorted (as `farm ps` lists them)."""
-    listing = json.loads(farm("ps", "-f", FARM, "--json", "--no-processes").stdout)
-    return sorted(h["name"] for h in listing["hosts"] if role in h["roles"] and h["state"] == "running")
+    """Names of the farm's running hosts whose role tag carries ROLE, sorted: from the tags the
+    inventory groups by (`role_<role>`), as moto holds them. The tests' way to find a host; asking
+    `farm ps` each time cost 1.2-1.7 s of CPU a call, in helpers some tests call every 2 s."""
+    tagged = {name: i["tags"].get("role", "") for name, i in ec2_instances(states=("running",)).items()}
+    return sorted(name for name, roles in tagged.items() if role in (r.strip() for r in roles.split(",")))
 
 
 def first_with_role(role: str) -> str:
@@ -263,10 +286,13 @@ def make_app_repo(repo: Path) -> dict[str, str]:
 
 
 def app_url() -> str:
-    """The app's URL through the farm's load balancer, published on the controller's loopback."""
-    ports = run("podman", "port", container(first_with_role("lb")), "80/tcp").stdout.split()
-    assert ports, "the load balancer publishes no port"
-    return f"http://{ports[0]}"
+    """The app's URL through the farm's load balancer, published on the controller's loopback (read
+    once while the farm runs: tests poll the app through it)."""
+    if "app_url" not in _CACHE:
+        ports = run("podman", "port", container(first_with_role("lb")), "80/tcp").stdout.split()
+        assert ports, "the load balancer publishes no port"
+        _CACHE["app_url"] = f"http://{ports[0]}"
+    return _CACHE["app_url"]
 
 
 def get(url: str) -> tuple[int, Message, str]:

@@ -100,7 +100,7 @@ def sidekiq_processes(host: str, seconds: float = 90) -> int:
         seen.append(by_host()[host])
         return seen[-1] if "sidekiq_processes" in seen[-1] else None
 
-    row = wait_for(answered, seconds, lambda: f"farm ps reading {host}: {seen[-1]}")
+    row = wait_for(answered, seconds, lambda: f"farm ps reading {host}: {seen[-1]}", every=5)
     return int(row["sidekiq_processes"])
 
 
@@ -226,7 +226,7 @@ def test_scale_worker_1_2_1_loses_no_job_on_the_host_that_leaves(deployed_app):
     # process the first host runs (the `books` one too, which may boot after the `default` one).
     wanted = sidekiq_processes(first[0])
     booted = f"{wanted} Sidekiq processes on {added}"
-    wait_for(lambda: by_host()[added].get("sidekiq_processes", 0) >= wanted, 300, booted)
+    wait_for(lambda: by_host()[added].get("sidekiq_processes", 0) >= wanted, 300, booted, every=5)
     group = aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"farmhand-{FARM}-worker"])
     assert group["AutoScalingGroups"][0]["DesiredCapacity"] == 2
 
@@ -237,7 +237,7 @@ def test_scale_worker_1_2_1_loses_no_job_on_the_host_that_leaves(deployed_app):
         enqueue("HoldJob", [book, HOLD_SECONDS], "books")
     # Each job holds its thread HOLD_SECONDS: one taken by the added host shows as busy that long.
     running = f"a job runs on {added}"
-    wait_for(lambda: by_host()[added].get("sidekiq_busy", 0) >= 1, HOLD_SECONDS - 30, running)
+    wait_for(lambda: by_host()[added].get("sidekiq_busy", 0) >= 1, HOLD_SECONDS - 30, running, every=5)
     assert threads >= 4
 
     out = farm("ps:scale", "-f", FARM, "worker=1").stdout
