@@ -43,15 +43,17 @@ def run_cmd(farm: str | None, role: str | None, command: tuple[str, ...]) -> Non
     """Run a one-off command in the app's current release, with its config vars.
 
     As the app's user, in the release `current` points at, with the app's environment
-    (FARMHAND_RELEASE names the release). The command line is run by a shell on the host, so
-    quote what your shell should not expand. It runs on the farm's console host, or the first
-    host of -r ROLE; a farm with no console host uses its first worker, else web host, and says
-    so on stderr. A terminal when stdin and stdout are one (so consoles work), plain streams
+    (FARMHAND_RELEASE names the release). Several arguments are the command's words, each one
+    reaching it as you gave it; a single argument is a command line for the shell on the host
+    (quote it whole to use $VARIABLES, pipes or `;` there). It runs on the farm's console host,
+    or the first host of -r ROLE; a farm with no console host uses its first worker, else web
+    host, and says so on stderr. A terminal when stdin and stdout are one (so consoles work), plain streams
     otherwise, stdin passed through. Exits with the command's status.
 
     \b
     Example:
       farm run -f staging -- bundle exec rails db:migrate:status
+      farm run -f staging -- bin/rails runner 'puts User.count'
       farm run -f staging -- rails console
       farm run -f staging -r worker -- 'echo $REDIS_URL'
       echo 'puts Book.count' | farm run -f staging -- rails runner -

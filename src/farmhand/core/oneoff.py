@@ -1,5 +1,6 @@
 """The remote command of `farm run`: COMMAND in the app's current release, as the app's user, with
-the app's environment (`app-env`, the env file every process of the app reads), as a shell runs it.
+the app's environment (`app-env`, the env file every process of the app reads), as a shell runs it
+(a single argument is a command line; several are words, each kept as it was given).
 
 The release is the one `current` points at when the command starts (resolved once, so a deploy
 switching `current` meanwhile does not move it); FARMHAND_RELEASE is its name (vN), as the web
@@ -8,6 +9,7 @@ processes have it.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 
 from farmhand.core.inventory import Host
@@ -24,9 +26,14 @@ IN_RELEASE = (
 
 
 def shell_line(command: Sequence[str]) -> str:
-    """The command line a shell on the host runs: the words joined by spaces, as ssh and Heroku do
-    (`farm run -- 'echo $GREETING'` expands on the host)."""
-    return " ".join(command)
+    """The command line a shell on the host runs. One argument is a command line of its own, run as
+    given, as Heroku's `run` does (`farm run -- 'echo $GREETING'` expands on the host). Several are
+    the command's words: each one is quoted, so it reaches the command as it was given
+    (`farm run -- bin/rails runner 'puts User.count'`: a shell that split it again would run
+    `puts` alone and print an empty line)."""
+    if len(command) == 1:
+        return command[0]
+    return shlex.join(command)
 
 
 def release_command(host: Host, command: Sequence[str]) -> list[str]:
