@@ -53,7 +53,7 @@ def run_cmd(farm: str | None, role: str | None, command: tuple[str, ...]) -> Non
     \b
     Example:
       farm run -f staging -- bundle exec rails db:migrate:status
-      farm run -f staging -- bin/rails runner 'puts User.count'
+      farm run -f staging -- bin/rails runner 'puts Book.count'
       farm run -f staging -- rails console
       farm run -f staging -r worker -- 'echo $REDIS_URL'
       echo 'puts Book.count' | farm run -f staging -- rails runner -
