@@ -35,6 +35,8 @@ from typing import Any
 import boto3
 import pytest
 
+from farmhand.core.inventory import roles_of
+
 ROOT = Path(__file__).resolve().parents[1]
 FARM = os.environ.get("FARMHAND_TEST_FARM", "ci")
 REUSE = os.environ.get("FARMHAND_TEST_REUSE") == "1"
@@ -219,8 +221,8 @@ def hosts_with_role(role: str) -> list[str]:
     """Names of the farm's running hosts whose role tag carries ROLE, sorted: from the tags the
     inventory groups by (`role_<role>`), as moto holds them. The tests' way to find a host; asking
     `farm ps` each time cost 1.2-1.7 s of CPU a call, in helpers some tests call every 2 s."""
-    tagged = {name: i["tags"].get("role", "") for name, i in ec2_instances(states=("running",)).items()}
-    return sorted(name for name, roles in tagged.items() if role in (r.strip() for r in roles.split(",")))
+    running = ec2_instances(states=("running",))
+    return sorted(name for name, i in running.items() if role in roles_of(i["tags"].get("role", "")))
 
 
 def first_with_role(role: str) -> str:

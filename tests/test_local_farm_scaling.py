@@ -16,7 +16,17 @@ import time
 from typing import Any
 
 import pytest
-from farmlib import FARM, aws, farm, farm_containers, first_with_role, hosts_with_role, on_host, wait_for
+from farmlib import (
+    FARM,
+    aws,
+    ec2_instances,
+    farm,
+    farm_containers,
+    first_with_role,
+    hosts_with_role,
+    on_host,
+    wait_for,
+)
 
 pytestmark = pytest.mark.farm
 
@@ -106,13 +116,7 @@ def sidekiq_processes(host: str, seconds: float = 90) -> int:
 
 def farm_state() -> tuple[list[str], list[str]]:
     """The farm's containers and the running instances moto describes: compared before and after."""
-    ec2 = aws("ec2")
-    names = []
-    for res in ec2.describe_instances(Filters=[{"Name": "tag:farm", "Values": [FARM]}])["Reservations"]:
-        for inst in res["Instances"]:
-            if inst["State"]["Name"] == "running":
-                names.append(next(t["Value"] for t in inst["Tags"] if t["Key"] == "Name"))
-    return sorted(farm_containers()), sorted(names)
+    return sorted(farm_containers()), sorted(ec2_instances(states=("running",)))
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], expect: str) -> None:

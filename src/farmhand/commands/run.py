@@ -47,8 +47,8 @@ def run_cmd(farm: str | None, role: str | None, command: tuple[str, ...]) -> Non
     reaching it as you gave it; a single argument is a command line for the shell on the host
     (quote it whole to use $VARIABLES, pipes or `;` there). It runs on the farm's console host,
     or the first host of -r ROLE; a farm with no console host uses its first worker, else web
-    host, and says so on stderr. A terminal when stdin and stdout are one (so consoles work), plain streams
-    otherwise, stdin passed through. Exits with the command's status.
+    host, and says so on stderr. A terminal when stdin and stdout are one (so consoles work),
+    plain streams otherwise, stdin passed through. Exits with the command's status.
 
     \b
     Example:
