@@ -9,4 +9,6 @@ Rails.application.routes.draw do
   get "/health", to: "health#show"
   get "/env-check", to: "env_check#show"
   get "/version", to: "version#show"
+  get "/request-check", to: "request_check#show"
+  get "/request-check/redirect", to: "request_check#redirect"
 end
