@@ -164,11 +164,22 @@ def test_every_hosts_lines_reach_the_logs_receiver_over_tls(deployed_app):
     assert on_host(first_with_role("logs"), "ss", "-Htn", "state", "established", "sport", "= :6514").stdout
 
 
-def test_the_apps_log_files_arrive_under_their_program_names(deployed_app):
+def test_the_apps_log_lines_arrive_under_their_program_names(deployed_app):
+    """The Rails log is Unicorn's unit's journal (RAILS_LOG_TO_STDOUT, as on Heroku): the receiver
+    gets it under the unit's name, and `farm logs --grep` finds it as the README greps for it."""
     marker = uuid.uuid4().hex[:12]
     assert get(f"{app_url()}/books?probe={marker}")[0] == 200
     lines = wait_for(lambda: [ln for ln in received().splitlines() if marker in ln], 90, f"line {marker}")
-    assert any(ln.split()[0] in hosts_with_role("web") and ln.split()[1] == "rails:" for ln in lines), lines
+    web = hosts_with_role("web")
+    assert any(ln.split()[0] in web and ln.split()[1] == "unicorn-bookshelf:" for ln in lines), lines
+    found = farm(
+        "logs", "-f", FARM, "-r", "web", "-n", "2000", "--grep", f"Started GET ./books.probe={marker}"
+    )
+    assert len(found.stdout.splitlines()) == 1, found.stdout
+    completed = farm(
+        "logs", "-f", FARM, "-r", "web", "-n", "50", "--grep", "Completed 200"
+    ).stdout.splitlines()
+    assert completed and all(line.split()[1] in web for line in completed), completed
     # The other processes' lines come through the journal under their own names: Sidekiq's on the
     # worker host (it logs each start, and every deploy started new processes), the scheduled
     # runs' output on the cron host.

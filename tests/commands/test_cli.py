@@ -192,7 +192,12 @@ BAD_INPUT: dict[str, Bad] = {
     "restart-role-without-processes": Bad(
         ("restart", "-f", "demo", "-r", "db"), "role 'db' has no processes to restart"
     ),
-    "restart-no-web-hosts": Bad(("restart", "-f", "dbonly"), "farm 'dbonly' has no hosts with role 'web'"),
+    "restart-no-web-or-worker-hosts": Bad(
+        ("restart", "-f", "dbonly"), "farm 'dbonly' has no web or worker hosts: no processes to restart"
+    ),
+    "restart-no-web-hosts": Bad(
+        ("restart", "-f", "dbonly", "-r", "web"), "farm 'dbonly' has no hosts with role 'web'"
+    ),
     "maintenance-on-no-web-hosts": Bad(("maintenance:on", "-f", "dbonly"), "farm 'dbonly' has no web hosts"),
     "maintenance-off-unknown-farm": Bad(("maintenance:off", "-f", "nope"), "unknown farm 'nope'"),
     "maintenance-no-farm": Bad(("maintenance",), "no farm given"),

@@ -27,6 +27,25 @@ def wait_up(host):
     host.run("for i in $(seq 30); do curl -sf http://localhost/health && break; sleep 1; done")
 
 
+def test_a_redirect_passes_the_health_check(host):
+    """The stand-in app answers its health check with a 302, as a login redirect does."""
+    wait_up(host)
+    assert host.check_output("curl -s -o /dev/null -w '%{http_code}' http://localhost/health") == "302"
+    assert server_state(host)[0] == 2  # SRV_ST_RUNNING
+
+
+def test_the_app_gets_the_clients_host_and_scheme_as_an_aws_load_balancer_gives_them(host):
+    wait_up(host)
+    seen = host.check_output("curl -s -H 'Host: shop.example.test:8443' http://localhost/headers")
+    fields = dict(field.split("=", 1) for field in seen.split())
+    assert fields["host"] == "shop.example.test:8443"
+    assert fields["proto"] == "http"
+    assert fields["for"] == "127.0.0.1"
+    # A client's own X-Forwarded-Proto does not reach the app: the load balancer says how it came.
+    spoofed = host.check_output("curl -s -H 'X-Forwarded-Proto: https' http://localhost/headers")
+    assert "proto=http " in spoofed
+
+
 def test_requests_reach_the_web_host(host):
     wait_up(host)
     assert host.check_output("curl -s http://localhost/") == "served by molecule-lb-web"
@@ -36,6 +55,7 @@ def test_least_connections_and_health_checks_are_configured(host):
     cfg = host.file("/etc/haproxy/haproxy.cfg")
     assert cfg.contains("balance leastconn")
     assert cfg.contains("http-check send meth GET uri /health")
+    assert cfg.contains(r"http-check expect rstatus \^\[23\]")
     assert host.run("haproxy -c -f /etc/haproxy/haproxy.cfg").rc == 0
 
 

@@ -3,6 +3,7 @@ and goes into maintenance without restarting Unicorn."""
 
 import json
 import shlex
+import uuid
 
 import pytest
 
@@ -136,3 +137,58 @@ def test_a_restart_picks_up_a_changed_env_file(host):
     # A key the file no longer has is gone from the new master too.
     gone = host.run("curl -s -o /dev/null -w '%{http_code}' 'http://localhost/env-check?key=PROBE'").stdout
     assert gone == "404"
+
+
+def location(host, path, *headers):
+    """The Location of the app's answer to PATH (sent with HEADERS), as the client gets it."""
+    opts = " ".join(f"-H {shlex.quote(header)}" for header in headers)
+    return host.check_output(f"curl -s -o /dev/null -w '%{{redirect_url}}' {opts} http://localhost{path}")
+
+
+def test_redirects_keep_the_host_and_port_the_client_used(host):
+    """Debian's proxy_params sends Host without the port: a redirect behind a load balancer on
+    another port lost it."""
+    assert location(host, "/request-check/redirect", "Host: shop.example.test:8080") == (
+        "http://shop.example.test:8080/books"
+    )
+    assert (
+        location(host, "/request-check/redirect", "Host: shop.example.test")
+        == "http://shop.example.test/books"
+    )
+
+
+def test_the_scheme_the_load_balancer_received_reaches_the_app(host):
+    """An HTTPS listener's X-Forwarded-Proto (and -Port) is kept, not replaced by nginx's http."""
+    behind_https = ("Host: shop.example.test", "X-Forwarded-Proto: https", "X-Forwarded-Port: 443")
+    assert location(host, "/request-check/redirect", *behind_https) == "https://shop.example.test/books"
+    seen = json.loads(
+        host.check_output(
+            "curl -s "
+            + " ".join(f"-H {shlex.quote(h)}" for h in behind_https)
+            + " http://localhost/request-check"
+        )
+    )
+    assert seen["ssl"] is True
+    assert seen["base_url"] == "https://shop.example.test"
+
+
+def test_the_apps_site_is_the_only_one_nginx_serves(host):
+    """side_effect.yml left another app's default server enabled: the role disabled it."""
+    assert host.check_output("ls -A /etc/nginx/sites-enabled").split() == ["bookshelf.conf"]
+    assert curl(host, "/books") == "200"
+
+
+def test_no_reload_of_nginx_is_left_pending(host):
+    assert not host.file("/run/farmhand-nginx-reload-pending").exists
+
+
+def test_the_apps_log_lines_are_the_units_journal(host):
+    """As a dyno's: the Rails log on STDOUT reaches the journal under the unit's name, where
+    `farm logs` and the log drain read it."""
+    marker = uuid.uuid4().hex[:12]
+    assert curl(host, f"/books?probe={marker}") == "200"
+    command = "journalctl -q -o cat -u unicorn-bookshelf -t unicorn-bookshelf --grep {}"
+    host.run(f"for i in $(seq 20); do {command.format(marker)} && break; sleep 0.5; done")
+    started = host.check_output(command.format(marker))
+    assert f'Started GET "/books?probe={marker}"' in started
+    assert host.run(command.format(shlex.quote("Completed 200 OK"))).rc == 0

@@ -1,4 +1,4 @@
-"""`farm restart`: the farm's processes onto the current release, one host at a time."""
+"""`farm restart`: the farm's processes onto the current release, as `heroku restart` does."""
 
 from __future__ import annotations
 
@@ -11,33 +11,42 @@ from farmhand.core.errors import FarmError
 from farmhand.core.runner import limit_for
 from farmhand.core.target import resolve
 
-RESTARTABLE = {"web": "restart.yml"}
+# The roles whose processes restart.yml restarts: one play each, scoped by the role's group.
+RESTARTABLE = ("web", "worker")
 
 
 @click.command("restart")
 @farm_option
-@role_option("The role whose processes to restart.", default="web", show_default=True)
-def restart_cmd(farm: str | None, role: str) -> None:
-    """Restart the farm's processes onto the current release, one host at a time.
+@role_option("Restart only this role's processes (web or worker; default: both).")
+def restart_cmd(farm: str | None, role: str | None) -> None:
+    """Restart the farm's processes onto the current release, as deploys do.
 
-    Web hosts leave the load balancer, restart without dropping a request, and come back.
+    Web hosts restart one at a time: each leaves the load balancer, restarts without dropping a
+    request, and comes back. Worker hosts hand each Sidekiq process over: the running one takes
+    no new job and exits once its jobs are done, a new one starts.
 
     \b
-    Example:
-      farm restart -f staging
+    Examples:
+      farm restart -f staging             # web and worker hosts
+      farm restart -f staging -r worker   # the Sidekiq processes only
     """
     target = resolve(farm)
-    target.project.validate_role(role)
-    if role not in RESTARTABLE:
-        raise FarmError(
-            f"role {role!r} has no processes to restart: restartable roles are {', '.join(RESTARTABLE)}"
-        )
-    hosts = target.hosts_with_role(role)
-    if not hosts:
-        raise FarmError(f"farm {target.farm!r} has no hosts with role {role!r}")
-    step(f"Restarting {len(hosts)} {role} hosts of {target.farm}, one at a time")
-    playbook_or_exit(target, RESTARTABLE[role], limit_for(target.farm, role))
-    step(f"Restarted {', '.join(h.name for h in hosts)}")
+    if role is not None:
+        target.project.validate_role(role)
+        if role not in RESTARTABLE:
+            raise FarmError(
+                f"role {role!r} has no processes to restart: restartable roles are {', '.join(RESTARTABLE)}"
+            )
+    roles = (role,) if role else RESTARTABLE
+    hosts = {name: target.hosts_with_role(name) for name in roles}
+    if not any(hosts.values()):
+        if role:
+            raise FarmError(f"farm {target.farm!r} has no hosts with role {role!r}")
+        raise FarmError(f"farm {target.farm!r} has no web or worker hosts: no processes to restart")
+    counts = " and ".join(f"{len(found)} {name}" for name, found in hosts.items() if found)
+    step(f"Restarting {counts} hosts of {target.farm}" + (", web one at a time" if hosts.get("web") else ""))
+    playbook_or_exit(target, "restart.yml", limit_for(target.farm, role))
+    step(f"Restarted {', '.join(h.name for found in hosts.values() for h in found)}")
 
 
 COMMANDS = (restart_cmd,)
