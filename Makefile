@@ -94,8 +94,8 @@ docs: deps ## Render the roles' README variable tables from their meta/argument_
 	python tests/role_interfaces.py --write
 
 lint: deps ## ruff, yamllint, ansible-lint (production profile), actionlint, the roles' interfaces
-	ruff check src tests bench molecule roles
-	ruff format --check src tests bench molecule roles
+	ruff check src tests bench molecule roles plugins
+	ruff format --check src tests bench molecule roles plugins
 	yamllint --strict .
 	ansible-lint --profile production
 	actionlint

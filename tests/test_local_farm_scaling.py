@@ -221,7 +221,9 @@ def test_scale_worker_1_2_1_loses_no_job_on_the_host_that_leaves(deployed_app):
     assert len(hosts_with_role("worker")) == 1
     first = hosts_with_role("worker")
 
-    out = farm("ps:scale", "-f", FARM, "worker=2").stdout
+    # The running release was deployed from the test's own repository (not farmhand_app_repo):
+    # its commit is checked there before its archive is shipped.
+    out = farm("ps:scale", "-f", FARM, "worker=2", "--repo", deployed_app["path"]).stdout
     workers = hosts_with_role("worker")
     assert len(workers) == 2
     (added,) = set(workers) - set(first)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,14 @@ from conftest import (
     assert_ok,
     demo_hosts,
     farm,
+    head_of_sample_app,
     inventory_list,
+    parameters,
     snapshot,
+    ssm_client,
 )
 
+from farmhand.core import releases
 from farmhand.core.errors import FarmError
 from farmhand.core.inventory import Host
 from farmhand.core.local.shape import plan_scaled
@@ -140,6 +146,7 @@ def fakes(tmp_path: Path) -> tuple[dict[str, str], Path]:
         ' >> "$FARMHAND_RESULTS_FILE"; done\n'
     )
     (bin_dir / "ssh").write_text("#!/bin/sh\nexit 255\n")
+    (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")  # the app's repository
     for name in ("ansible-playbook", "ansible", "ssh"):
         (bin_dir / name).chmod(0o755)
     return {"PATH": f"{bin_dir}{os.pathsep}{ANSIBLE_BIN}"}, calls
@@ -197,6 +204,61 @@ def test_scale_out_and_in_without_a_group_copies_a_host_and_drains_before_termin
         "playbooks/scale_in.yml --limit staging-worker-2",
         "playbooks/site.yml --limit staging-db-1,staging-lb-1",
     ]
+
+
+def running_release(env: dict[str, str], farm_name: str, sha: str, app: str = "bookshelf") -> None:
+    """FARM_NAME's current release, as a deploy records it."""
+    ssm = ssm_client(env["AWS_ENDPOINT_URL"])
+    made = releases.create(ssm, farm_name, sha, f"Deploy {sha[:7]}", app=app, repo="/elsewhere/app")
+    releases.finish(ssm, farm_name, made, "succeeded")
+
+
+def foreign_commit(tmp_path: Path) -> str:
+    """A commit of a repository of its own: not in the sample app's."""
+    repo = tmp_path / "foreign"
+    repo.mkdir()
+    for args in (
+        ["init", "-q"],
+        ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "x"],
+    ):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    return subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("release", "message"),
+    [
+        ("foreign", "v1's commit {short} is not in the app repository"),
+        ("shop", "v1 is a release of the app 'shop', and the farm's app is now 'bookshelf'"),
+    ],
+)
+def test_scale_out_refuses_to_ship_a_release_that_is_not_the_apps_and_changes_nothing(
+    aws_env, ec2, staging, fakes, tmp_path, release, message
+):
+    extra, calls = fakes
+    sha = foreign_commit(tmp_path) if release == "foreign" else head_of_sample_app()
+    running_release(aws_env, "staging", sha, app=release if release == "shop" else "bookshelf")
+    before, params = snapshot(ec2), parameters(aws_env["AWS_ENDPOINT_URL"])
+    proc = farm("ps:scale", "-f", "staging", "worker=2", env={**aws_env, **extra})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    expect = message.format(short=sha[:7])
+    assert len(lines) == 1 and lines[0].startswith("farm: error: ") and expect in lines[0], proc.stderr
+    assert snapshot(ec2) == before  # no host launched
+    assert parameters(aws_env["AWS_ENDPOINT_URL"]) == params
+    assert not calls.exists()
+
+
+def test_scale_out_ships_the_running_release_of_the_app_from_its_archive(aws_env, ec2, staging, fakes):
+    extra, calls = fakes
+    running_release(aws_env, "staging", head_of_sample_app())
+    proc = farm("ps:scale", "-f", "staging", "worker=2", env={**aws_env, **extra})
+    assert_ok(proc)
+    assert playbook_calls(calls)[-1].startswith("playbooks/deploy.yml --limit staging-worker-2")
+    archives = Path(aws_env["FARMHAND_HOME"]) / ".farm" / "archives" / "bookshelf"
+    assert list(archives.glob(f"{head_of_sample_app()}-examples-bookshelf-*.tar.gz"))
 
 
 def make_group(

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import (
     OK_RECAP,
+    REPO_ROOT,
     assert_ok,
+    assert_one_line_error,
     counts,
     failed_task,
     fake_playbook,
     farm,
     head_of_sample_app,
+    make_project,
     parameters,
     ran,
     ssm_client,
 )
+
+SAMPLE_APP = REPO_ROOT.resolve() / "examples/bookshelf"
 
 FAILED_BUILD = (
     "echo 'TASK [app_release : Build the release] *****'\n"
@@ -44,14 +51,19 @@ def test_deploy_records_a_release_and_runs_deploy_yml(aws_env, farms, tmp_path):
         "label": "v1",
         "sha": sha,
         "archive": release["archive"],
-        "migrate": True,
+        "release_phase": True,
     }
-    assert release["archive"].endswith(f"/.farm/archives/{sha}.tar.gz")
+    # Cached per app and subdirectory: .farm/archives/<app>/<sha>-<subdirectory>-<its hash>.tar.gz
+    archive = Path(release["archive"])
+    assert archive.parent.parts[-3:] == (".farm", "archives", "bookshelf")
+    assert archive.name.startswith(f"{sha}-examples-bookshelf-") and archive.name.endswith(".tar.gz")
     # The release file is gone; the recorded release says who and what.
     assert not list((Path(aws_env["FARMHAND_HOME"]) / ".farm").glob("release-*.json"))
     listing = json.loads(farm("releases", "-f", "demo", "--json", env=env).stdout)
     (row,) = listing["releases"]
     assert (row["version"], row["status"], row["user"], row["current"]) == (1, "succeeded", "alice", True)
+    # The release knows its app: farmhand_app_name, and the app's directory in its repository.
+    assert (row["app"], row["repo"]) == ("bookshelf", str(SAMPLE_APP))
     # The same commit again: nothing to do, no new release.
     again = farm("deploy", "-f", "demo", env=env)
     assert_ok(again)
@@ -86,7 +98,7 @@ def test_rollback_defaults_to_the_release_before_the_current_one(aws_env, farms,
     assert_ok(proc)
     assert "Rollback to v1 to demo" in proc.stdout and "Released v4" in proc.stdout
     release = json.loads(calls.with_suffix(".log.json").read_text())["farmhand_release"]
-    assert (release["name"], release["migrate"]) == (f"4-{sha[:7]}", False)
+    assert (release["name"], release["release_phase"]) == (f"4-{sha[:7]}", False)
     rows = json.loads(farm("releases", "-f", "demo", "--json", env=env).stdout)["releases"]
     assert [(r["version"], r["kind"], r["current"]) for r in rows][:2] == [
         (4, "rollback", True),
@@ -94,3 +106,246 @@ def test_rollback_defaults_to_the_release_before_the_current_one(aws_env, farms,
     ]
     table = farm("releases", "-f", "demo", env=env).stdout
     assert "Rollback to v1" in table and "failed" in table
+
+
+# -- releases know their app --------------------------------------------------------------------
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def other_repo(tmp_path: Path, name: str = "other-app") -> Path:
+    """An app repository of its own with two commits (HEAD~1, HEAD), neither in the sample app's."""
+    repo = tmp_path / name
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "config", "user.email", "t@example.com")
+    git(repo, "config", "user.name", "t")
+    (repo / "Gemfile").write_text('gem "unicorn"\n')
+    for n in (1, 2):
+        (repo / "config.ru").write_text(f"run ->(env) {{ [200, {{}}, ['{name} {n}']] }}\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"{name} {n}")
+    return repo
+
+
+def record(env: dict[str, str], sha: str, app: str = "bookshelf", repo: str = "", status: str = "succeeded"):
+    """A release in moto's SSM as a deploy records it."""
+    from farmhand.core import releases
+
+    ssm = ssm_client(env["AWS_ENDPOINT_URL"])
+    made = releases.create(ssm, "demo", sha, f"Deploy {sha[:7]}", app=app, repo=repo)
+    releases.finish(ssm, "demo", made, status)
+    return made
+
+
+def test_rollback_to_a_commit_not_in_the_apps_repository_is_refused_and_records_nothing(
+    aws_env, farms, tmp_path, guard
+):
+    foreign = other_repo(tmp_path)
+    record(aws_env, git(foreign, "rev-parse", "HEAD"), repo=str(foreign))
+    record(aws_env, head_of_sample_app(), repo=str(SAMPLE_APP))
+    path, log = guard
+    env = {**aws_env, "PATH": path}
+    before = parameters(aws_env["AWS_ENDPOINT_URL"])
+    for args in (("v1",), ()):  # named, or the release before the current one
+        proc = farm("rollback", "-f", "demo", *args, env=env)
+        assert_one_line_error(
+            proc,
+            f"v1's commit {git(foreign, 'rev-parse', 'HEAD')[:7]} is not in the app repository "
+            f"{SAMPLE_APP} (it came from {foreign}): give the app's repository with --repo",
+        )
+    assert parameters(aws_env["AWS_ENDPOINT_URL"]) == before  # no release, no config version
+    assert not log.exists()  # no playbook
+
+
+def test_rollback_to_a_release_of_another_app_is_refused(aws_env, farms, tmp_path, guard):
+    sha = head_of_sample_app()
+    record(aws_env, sha, app="shop", repo=str(SAMPLE_APP))  # same commit, another app's name
+    record(aws_env, sha, repo=str(SAMPLE_APP))
+    path, log = guard
+    before = parameters(aws_env["AWS_ENDPOINT_URL"])
+    proc = farm("rollback", "-f", "demo", "v1", env={**aws_env, "PATH": path})
+    assert_one_line_error(
+        proc,
+        "v1 is a release of the app 'shop', and the farm's app is now 'bookshelf' (farmhand_app_name)",
+    )
+    assert parameters(aws_env["AWS_ENDPOINT_URL"]) == before
+    assert not log.exists()
+
+
+def test_a_release_deployed_with_repo_rolls_back_with_repo_only(aws_env, farms, tmp_path):
+    other = other_repo(tmp_path)
+    path, calls = fake_playbook(tmp_path, OK_RECAP)
+    env = {**aws_env, "PATH": path}
+    first, second = git(other, "rev-parse", "HEAD~1"), git(other, "rev-parse", "HEAD")
+    for sha in (first, second):
+        assert_ok(farm("deploy", "-f", "demo", "--repo", str(other), "--ref", sha, env=env))
+    rows = json.loads(farm("releases", "-f", "demo", "--json", env=env).stdout)["releases"]
+    assert [(r["sha"], r["app"], r["repo"]) for r in rows] == [
+        (second, "bookshelf", str(other.resolve())),
+        (first, "bookshelf", str(other.resolve())),
+    ]
+    # Not in farmhand_app_repo (the sample app), whatever .farm/archives holds: refused.
+    before = parameters(aws_env["AWS_ENDPOINT_URL"])
+    refused = farm("rollback", "-f", "demo", env=env)
+    assert_one_line_error(refused, f"v1's commit {first[:7]} is not in the app repository {SAMPLE_APP}")
+    assert parameters(aws_env["AWS_ENDPOINT_URL"]) == before
+    # With --repo, as it was deployed: a new release of that commit, from its archive.
+    rolled = farm("rollback", "-f", "demo", "--repo", str(other), env=env)
+    assert_ok(rolled)
+    assert "Released v3" in rolled.stdout
+    shipped = json.loads(calls.with_suffix(".log.json").read_text().splitlines()[-1])["farmhand_release"]
+    assert (shipped["sha"], Path(shipped["archive"]).name) == (first, f"{first}.tar.gz")
+    assert Path(shipped["archive"]).parent.name == "bookshelf"
+
+
+def test_deploying_the_running_commit_as_another_app_is_a_new_release(aws_env, farms, tmp_path):
+    sha = head_of_sample_app()
+    record(aws_env, sha, app="shop")
+    path, _ = fake_playbook(tmp_path, OK_RECAP)
+    proc = farm("deploy", "-f", "demo", env={**aws_env, "PATH": path})
+    assert_ok(proc)
+    assert f"Released v2 ({sha[:7]})" in proc.stdout
+
+
+def test_a_config_release_is_of_the_app_its_code_is_of(aws_env, farms, tmp_path):
+    path, _ = fake_playbook(tmp_path, OK_RECAP)
+    env = {**aws_env, "PATH": path}
+    assert_ok(farm("config:set", "-f", "demo", "A=1", env=env))  # before any deploy: no code
+    assert_ok(farm("deploy", "-f", "demo", env=env))
+    assert_ok(farm("config:set", "-f", "demo", "A=2", env=env))
+    rows = json.loads(farm("releases", "-f", "demo", "--json", env=env).stdout)["releases"]
+    assert [(r["kind"], r["app"], r["repo"]) for r in rows] == [
+        ("config", "bookshelf", str(SAMPLE_APP)),
+        ("deploy", "bookshelf", str(SAMPLE_APP)),
+        ("config", "bookshelf", ""),
+    ]
+
+
+def test_releases_show_the_app_only_when_one_is_of_another_app(aws_env, farms, tmp_path):
+    sha = head_of_sample_app()
+    record(aws_env, sha, app="")  # made before releases knew their app
+    record(aws_env, sha)
+    plain = farm("releases", "-f", "demo", env=aws_env)
+    assert_ok(plain)
+    header = next(line for line in plain.stdout.splitlines() if "VERSION" in line)
+    assert header.split() == ["VERSION", "STATUS", "COMMIT", "DESCRIPTION", "BY", "CREATED"]
+    record(aws_env, sha, app="shop")
+    mixed = farm("releases", "-f", "demo", env=aws_env)
+    assert_ok(mixed)
+    lines = mixed.stdout.splitlines()
+    header = next(line for line in lines if "VERSION" in line)
+    assert header.split() == ["VERSION", "STATUS", "COMMIT", "APP", "DESCRIPTION", "BY", "CREATED"]
+    rows = [line.split() for line in lines[lines.index(header) + 1 :] if line.strip()]
+    apps = {(r[1:] if r[0] == "*" else r)[0]: (r[1:] if r[0] == "*" else r)[3] for r in rows}
+    assert apps == {"v3": "shop", "v2": "bookshelf", "v1": "?"}
+
+
+# -- the app's contract: its Procfile, the farm's formation, its Gemfile --------------------------
+
+NOTICEBOARD_PROCFILE = (
+    "web: bundle exec unicorn -p $PORT\nnotifier: bin/notifier\nrelease: bin/rails db:migrate\n"
+)
+
+
+def app_with(tmp_path: Path, files: dict[str, str]) -> tuple[Path, str]:
+    """An app repository whose one commit holds FILES; its path and commit."""
+    repo = tmp_path / "app"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "config", "user.email", "t@example.com")
+    git(repo, "config", "user.name", "t")
+    for name, text in {"config.ru": "run ->(env) { [200, {}, ['ok']] }\n", **files}.items():
+        (repo / name).write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "the app")
+    return repo, git(repo, "rev-parse", "HEAD")
+
+
+@pytest.mark.parametrize(
+    ("files", "formation", "message"),
+    [
+        (
+            {
+                "Procfile": "web: bundle exec unicorn\nworker bundle exec sidekiq\n",
+                "Gemfile": 'gem "unicorn"\n',
+            },
+            "",
+            "Procfile line 2 is not `type: command`: 'worker bundle exec sidekiq'",
+        ),
+        (
+            {"Procfile": "worker: bin/notifier\n", "Gemfile": 'gem "unicorn"\n'},
+            "",
+            "Procfile declares no web process type (worker)",
+        ),
+        (
+            {
+                "Procfile": "web: bundle exec unicorn\nrelease: bin/rails db:migrate\n",
+                "Gemfile": 'gem "unicorn"\n',
+            },
+            "",
+            "farm 'demo''s worker hosts (demo-worker-cron-1) run no process type: the Procfile declares only "
+            "web, release",
+        ),
+        (
+            {"Procfile": NOTICEBOARD_PROCFILE, "Gemfile": 'gem "puma"\n'},
+            "",
+            "the app's Gemfile has no unicorn gem: Farmhand needs it (its web hosts run the app under "
+            "Unicorn)",
+        ),
+        (
+            {"Procfile": NOTICEBOARD_PROCFILE, "Gemfile": 'gem "unicorn"\n'},
+            "farmhand_formation:\n  clock: {count: 1}\n",
+            "farmhand_formation places 'clock', which the Procfile does not declare "
+            "(it declares web, notifier, release)",
+        ),
+        (
+            {"Procfile": NOTICEBOARD_PROCFILE, "Gemfile": 'gem "unicorn"\n'},
+            "farmhand_formation:\n  notifier: {count: 0}\n",
+            "farmhand_formation 'notifier': count is processes per host, 1 to 32, not 0",
+        ),
+    ],
+    ids=["bad-line", "no-web", "idle-worker-hosts", "no-unicorn", "unknown-type", "bad-count"],
+)
+def test_a_deploy_that_breaks_the_apps_contract_is_refused_and_changes_nothing(
+    aws_env, farms, tmp_path, guard, files, formation, message
+):
+    repo, sha = app_with(tmp_path, files)
+    view = make_project(tmp_path / "project", {"farm_demo/app.yml": formation or "---\n"})
+    path, log = guard
+    before = parameters(aws_env["AWS_ENDPOINT_URL"])
+    proc = farm(
+        "deploy", "-f", "demo", "--repo", str(repo), env={**aws_env, "FARMHAND_HOME": str(view), "PATH": path}
+    )
+    assert_one_line_error(proc, f"bookshelf at {sha[:7]}: {message}")
+    assert parameters(aws_env["AWS_ENDPOINT_URL"]) == before  # no release, no config version
+    assert not log.exists()  # no playbook
+
+
+def test_an_app_that_keeps_the_contract_deploys(aws_env, farms, tmp_path):
+    repo, sha = app_with(tmp_path, {"Procfile": NOTICEBOARD_PROCFILE, "Gemfile": 'gem "unicorn"\n'})
+    path, calls = fake_playbook(tmp_path, OK_RECAP)
+    proc = farm("deploy", "-f", "demo", "--repo", str(repo), env={**aws_env, "PATH": path})
+    assert_ok(proc)
+    assert f"Released v1 ({sha[:7]}) to demo" in proc.stdout
+    assert json.loads(calls.with_suffix(".log.json").read_text())["farmhand_release"]["release_phase"] is True
+
+
+def test_the_example_apps_keep_the_contract():
+    """Both example apps pass the checks a deploy makes, on a farm with web and worker hosts."""
+    from farmhand.core import procfile
+
+    for name in ("bookshelf", "noticeboard"):
+        root = REPO_ROOT / "examples" / name
+        text = (root / "Procfile").read_text() if (root / "Procfile").exists() else None
+        contract = procfile.parse(text)
+        placements = procfile.formation(contract, {})
+        procfile.check_hosts(placements, contract, {"web": ["w"], "worker": ["k"]}, "demo")
+        procfile.check_gemfile(contract, (root / "Gemfile").read_text())
+    noticeboard = procfile.parse((REPO_ROOT / "examples/noticeboard/Procfile").read_text())
+    assert noticeboard.release_command == "bin/rails db:migrate"
+    assert [(t.name, t.kind) for t in noticeboard.process_types] == [("notifier", "service")]

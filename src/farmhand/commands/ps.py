@@ -117,9 +117,7 @@ def _print_processes(found: Sequence[processes.HostProcesses]) -> None:
 @click.command("ps:scale")
 @farm_option
 @click.argument("counts", nargs=-1, metavar="TYPE=COUNT...")
-@click.option(
-    "--repo", metavar="PATH", help="The app's git work tree, if the release's archive is not cached."
-)
+@click.option("--repo", metavar="PATH", help="The app's git work tree. Default: farmhand_app_repo.")
 def ps_scale(farm: str | None, counts: Sequence[str], repo: str | None) -> None:
     """Scale a process type to COUNT hosts: worker=N, web=M.
 

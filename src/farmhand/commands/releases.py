@@ -27,11 +27,13 @@ def _run_release(target: Target, plan: deploy.Plan) -> None:
 @click.option("--repo", metavar="PATH", help="The app's git work tree. Default: farmhand_app_repo.")
 @click.option("--force", is_flag=True, help="Deploy even if the farm already runs this commit.")
 def deploy_cmd(farm: str | None, ref: str, repo: str | None, force: bool) -> None:
-    """Deploy a commit of the app: build on every app host, migrate, switch, restart.
+    """Deploy a commit of the app: build on every app host, release phase, switch, restart.
 
-    Every deploy is a new numbered release (`farm releases`). Migrations run once,
-    before the switch; web hosts restart one at a time without dropping a request.
-    A failed build or migration leaves the running release as it was.
+    Every deploy is a new numbered release (`farm releases`). The app's Procfile is
+    checked first (its types against the farm's hosts and farmhand_formation). The
+    release phase (the Procfile's `release`, else the migrations) runs once, before
+    the switch; web hosts restart one at a time without dropping a request. A failed
+    build or release phase leaves the running release as it was.
 
     \b
     Example:
@@ -41,7 +43,8 @@ def deploy_cmd(farm: str | None, ref: str, repo: str | None, force: bool) -> Non
     target = resolve(farm)
     plan = deploy.plan_deploy(target, ref, repo)
     current = deploy.current_release(deploy.release_history(target))
-    if current is not None and current.sha == plan.sha and not force:
+    same_app = current is not None and current.app in ("", plan.app)
+    if current is not None and current.sha == plan.sha and same_app and not force:
         info(f"{target.farm} already runs {plan.sha[:7]} as {current.label}: nothing to deploy")
         info("(--force deploys it again)")
         return
@@ -57,6 +60,9 @@ def deploy_cmd(farm: str | None, ref: str, repo: str | None, force: bool) -> Non
 def releases_cmd(farm: str | None, limit: int, as_json: bool) -> None:
     """List the farm's releases, newest first.
 
+    An APP column shows which app each release is of when some are of another app than the
+    farm's (farmhand_app_name was changed): those cannot be rolled back to.
+
     \b
     Example:
       farm releases -f staging
@@ -66,16 +72,27 @@ def releases_cmd(farm: str | None, limit: int, as_json: bool) -> None:
     current = deploy.current_release(history)
     shown = list(reversed(history))[:limit]
     rows = [{**r.as_dict(), "current": r is current} for r in shown]
+    recorded = {r.app for r in shown} - {""}  # records older than the field have none
+    foreign = bool(recorded - {app.app_name(target.project, target.farm)}) if recorded else False
 
     def text() -> None:
         out.print(f"=== {target.farm} Releases", markup=False)
         if not shown:
             info("no releases yet: `farm deploy` makes the first")
             return
-        found = table("", "VERSION", "STATUS", "COMMIT", "DESCRIPTION", "BY", "CREATED")
+        apps = ("APP",) if foreign else ()
+        found = table("", "VERSION", "STATUS", "COMMIT", *apps, "DESCRIPTION", "BY", "CREATED")
         for r in shown:
+            cells = (r.app or "?",) if foreign else ()
             found.add_row(
-                "*" if r is current else "", r.label, r.status, r.sha[:7], r.description, r.user, r.created_at
+                "*" if r is current else "",
+                r.label,
+                r.status,
+                r.sha[:7],
+                *cells,
+                r.description,
+                r.user,
+                r.created_at,
             )
         out.print(found)
 

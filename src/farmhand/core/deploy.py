@@ -2,8 +2,8 @@
 release, give the playbook its variables, record how it ended.
 
 The work happens in the playbooks the commands run (deploy.yml: build on every app host, write
-the env file, migrate once, switch `current`, rolling restart of the web hosts; config.yml: write
-the env file, rolling restart). This module only checks the request before anything changes,
+the env file, run the release phase once, switch `current`, rolling restart of the web hosts;
+config.yml: write the env file, rolling restart). This module only checks the request before anything changes,
 records the numbered release in SSM (with the config version it runs with), builds the playbook's
 variables and turns the outcome into one clear line.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from farmhand.core import app, aws, releases
+from farmhand.core import app, aws, procfile, releases
 from farmhand.core import config as config_vars
 from farmhand.core.errors import FarmError
 from farmhand.core.releases import Release
@@ -39,7 +39,11 @@ class Plan:
     archive: Path
     description: str
     kind: str
-    migrate: bool
+    # Whether deploy.yml runs the release phase (the Procfile's `release`, else the migrations).
+    release_phase: bool
+    # The app it is of (farmhand_app_name) and its directory in the repository (core.app.Source).
+    app: str
+    repo: str
     # A rollback returns to its release's config too: that config version (None: leave the config).
     config_version: int | None = None
 
@@ -68,20 +72,62 @@ def _commit_subject(repo: Path, sha: str) -> str:
     return app.git(repo, "log", "-1", "--format=%s", sha).stdout.strip()[:60]
 
 
+def _archives(target: Target) -> Path:
+    return target.project.state_dir / "archives"
+
+
+def require_app_code(release: Release, source: app.Source, why: str) -> None:
+    """RELEASE is of SOURCE's app (its name, when the record has one) and its commit is in SOURCE's
+    repository: else a FarmError, WHY saying what to do about another app's release."""
+    if release.app and release.app != source.name:
+        raise FarmError(
+            f"{release.label} is a release of the app {release.app!r}, "
+            f"and the farm's app is now {source.name!r} (farmhand_app_name): {why}"
+        )
+    origin = release.repo if release.repo and release.repo != source.repo else ""
+    source.require_commit(release.sha, f"{release.label}'s commit", origin=origin)
+
+
+def check_contract(target: Target, source: app.Source, sha: str) -> None:
+    """The app at commit SHA keeps Farmhand's contract (farmhand.core.procfile): its Procfile parses,
+    the farm's formation places its process types on hosts the farm has, every web or worker host
+    runs one, and its Gemfile holds what Farmhand runs. Else a ProcfileError naming the commit,
+    before anything changes."""
+    try:
+        contract = procfile.parse(app.read_file(source, sha, procfile.FILE))
+        formation = target.project.farm_var(target.farm, "farmhand_formation", {})
+        placements = procfile.formation(contract, formation)
+        hosts = {role: [h.name for h in target.hosts_with_role(role)] for role in procfile.PROCESS_ROLES}
+        procfile.check_hosts(placements, contract, hosts, target.farm)
+        procfile.check_gemfile(contract, app.read_file(source, sha, "Gemfile"))
+    except procfile.ProcfileError as exc:
+        raise procfile.ProcfileError(f"{source.name} at {sha[:7]}: {exc}") from None
+
+
 def plan_deploy(target: Target, ref: str, repo_override: str | None) -> Plan:
     require_web_hosts(target)
-    repo = app.app_repo(target.project, target.farm, repo_override)
-    sha = app.resolve_ref(repo, ref)
-    archive = app.archive(repo, sha, target.project.state_dir / "archives")
-    subject = _commit_subject(repo, sha)
+    source = app.app_source(target.project, target.farm, repo_override)
+    sha = app.resolve_ref(Path(source.repo), ref)
+    source.require_commit(sha, "commit")
+    check_contract(target, source, sha)
+    archive = app.archive(source, sha, _archives(target))
+    subject = _commit_subject(source.top, sha)
     description = f"Deploy {sha[:7]}" + (f": {subject}" if subject else "")
-    return Plan(sha=sha, archive=archive, description=description, kind="deploy", migrate=True)
+    return Plan(
+        sha=sha,
+        archive=archive,
+        description=description,
+        kind="deploy",
+        release_phase=True,
+        app=source.name,
+        repo=source.repo,
+    )
 
 
 def plan_rollback(
     target: Target, history: list[Release], label: str | None, repo_override: str | None
 ) -> Plan:
-    """Roll back to release LABEL (default: the one before the current one): code only, no migrations."""
+    """Roll back to release LABEL (default: the one before the current one): code only, no release phase."""
     if label is not None:
         releases.parse_label(label)
     require_web_hosts(target)
@@ -104,16 +150,20 @@ def plan_rollback(
         raise FarmError(f"{wanted.label} is the current release: nothing to roll back")
     elif not wanted.sha:
         raise FarmError(f"{wanted.label} was a config change before the first deploy: it has no code")
+    source = app.app_source(target.project, target.farm, repo_override)
+    require_app_code(wanted, source, f"roll back to a release of {source.name!r}")
+    check_contract(target, source, wanted.sha)
     if wanted.config_version is not None:  # readable before anything changes
         config_vars.load_version(ssm_client(target), target.farm, wanted.config_version)
-    repo = app.app_repo(target.project, target.farm, repo_override)
-    archive = app.archive(repo, wanted.sha, target.project.state_dir / "archives")
+    archive = app.archive(source, wanted.sha, _archives(target))
     return Plan(
         sha=wanted.sha,
         archive=archive,
         description=f"Rollback to {wanted.label}",
         kind="rollback",
-        migrate=False,
+        release_phase=False,
+        app=source.name,
+        repo=source.repo,
         config_version=wanted.config_version,
     )
 
@@ -127,7 +177,14 @@ def start(target: Target, plan: Plan, say: Say) -> tuple[Release, dict[str, Any]
     else:
         version = plan.config_version
     release = releases.create(
-        ssm, target.farm, plan.sha, plan.description, kind=plan.kind, config_version=version
+        ssm,
+        target.farm,
+        plan.sha,
+        plan.description,
+        kind=plan.kind,
+        config_version=version,
+        app=plan.app,
+        repo=plan.repo,
     )
     say(f"Recorded {release.label}: {plan.description}")
     if plan.config_version is not None:
@@ -144,7 +201,7 @@ def start(target: Target, plan: Plan, say: Say) -> tuple[Release, dict[str, Any]
             "label": release.label,
             "sha": plan.sha,
             "archive": str(plan.archive),
-            "migrate": plan.migrate,
+            "release_phase": plan.release_phase,
         }
     }
     return release, extra
@@ -156,14 +213,26 @@ def start_config_change(
     """Record a config release (the live config is already written); the release and config.yml's
     variables. The command runs the playbook, then `finish` records how it ended.
 
-    The release runs the current release's code with the new config, as Heroku's does.
+    The release runs the current release's code with the new config, as Heroku's does: it is of
+    the app that release is of (before the first deploy: the farm's app, and no code).
     """
     ssm = ssm_client(target)
     version = config_vars.record_version(ssm, target.farm, change.after)
     current = current_release(release_history(target))
     description = config_vars.describe(change)
+    if current is not None:
+        sha, app_name, repo = current.sha, current.app, current.repo
+    else:
+        sha, app_name, repo = "", app.app_name(target.project, target.farm), ""
     release = releases.create(
-        ssm, target.farm, current.sha if current else "", description, kind="config", config_version=version
+        ssm,
+        target.farm,
+        sha,
+        description,
+        kind="config",
+        config_version=version,
+        app=app_name,
+        repo=repo,
     )
     say(f"Recorded {release.label}: {description}")
     return release, {"farmhand_config_restart": current is not None}
@@ -184,18 +253,12 @@ def finish(target: Target, release: Release, result: PlaybookResult) -> Release:
 
 
 def release_archive(target: Target, release: Release, repo_override: str | None) -> Path:
-    """The archive of RELEASE's commit: the one the deploy left in .farm/archives, else made again
-    from the app's repository. Checked before `ps:scale` changes anything."""
-    cached = target.project.state_dir / "archives" / f"{release.sha}.tar.gz"
-    if cached.is_file() and repo_override is None:
-        return cached
-    repo = app.app_repo(target.project, target.farm, repo_override)
-    if app.git(repo, "cat-file", "-e", f"{release.sha}^{{commit}}").returncode != 0:
-        raise FarmError(
-            f"{release.label}'s commit {release.sha[:7]} is not in {repo}: "
-            "give the app's repository with --repo"
-        )
-    return app.archive(repo, release.sha, target.project.state_dir / "archives")
+    """The archive of RELEASE's commit: the one the deploy left in .farm/archives, else made again.
+    Either way the release must be of the farm's app and its commit in the app's repository (--repo,
+    else farmhand_app_repo). Checked before `ps:scale` changes anything."""
+    source = app.app_source(target.project, target.farm, repo_override)
+    require_app_code(release, source, f"`farm deploy` {source.name!r} before adding hosts")
+    return app.archive(source, release.sha, _archives(target))
 
 
 def ship_vars(target: Target, release: Release, repo_override: str | None) -> dict[str, Any]:
@@ -207,6 +270,6 @@ def ship_vars(target: Target, release: Release, repo_override: str | None) -> di
             "label": release.label,
             "sha": release.sha,
             "archive": str(release_archive(target, release, repo_override)),
-            "migrate": False,
+            "release_phase": False,
         }
     }

@@ -35,6 +35,11 @@ class Release:
     detail: str = ""
     config_version: int | None = None
     kind: str = "deploy"
+    # The app the release is of: its farmhand_app_name, and its directory in the repository it came
+    # from, as the deploying machine resolved it (core.app.Source.repo). Records made before
+    # releases knew their app have neither: "".
+    app: str = ""
+    repo: str = ""
 
     @property
     def label(self) -> str:
@@ -69,14 +74,27 @@ def _put(ssm: Any, farm: str, release: Release, overwrite: bool) -> None:
 
 
 def create(
-    ssm: Any, farm: str, sha: str, description: str, kind: str = "deploy", config_version: int | None = None
+    ssm: Any,
+    farm: str,
+    sha: str,
+    description: str,
+    kind: str = "deploy",
+    config_version: int | None = None,
+    app: str = "",
+    repo: str = "",
 ) -> Release:
-    """Record a new pending release with the next free number."""
+    """Record a new pending release of APP (from REPO) with the next free number."""
     for _ in range(20):
         existing = list_releases(ssm, farm)
         version = (existing[-1].version + 1) if existing else 1
         release = Release(
-            version=version, sha=sha, description=description, kind=kind, config_version=config_version
+            version=version,
+            sha=sha,
+            description=description,
+            kind=kind,
+            config_version=config_version,
+            app=app,
+            repo=repo,
         )
         try:
             with aws_errors():
