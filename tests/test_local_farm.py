@@ -293,7 +293,7 @@ def test_a_failed_migration_leaves_the_running_release_untouched(local_farm, app
     assert failed.returncode == 1
     error_lines = [line for line in failed.stderr.splitlines() if line.strip()]
     assert len(error_lines) == 1 and error_lines[0].startswith("farm: error: v4 failed on ci-web-")
-    assert "(Run the migrations)" in error_lines[0]
+    assert "(Run the release command)" in error_lines[0]
     assert version_on_each_web_host() == {("v2", app_repo["v2"])}
     rows = release_rows()
     assert (rows[0]["version"], rows[0]["status"]) == (4, "failed")

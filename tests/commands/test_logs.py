@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import queue
 import signal
@@ -121,3 +122,22 @@ def test_a_job_gets_ctrl_c_even_when_the_test_run_ignores_it():
         signal.signal(signal.SIGINT, before)
     assert job.proc.wait(timeout=60) == 0
     assert job.lines.get(timeout=10).strip() == "True"
+
+
+def test_a_grep_does_not_find_the_reads_of_the_journal_it_made():
+    """sudo records each `journalctl --grep PATTERN` farm logs runs, pattern and all: those records
+    are not the farm's log lines (the README's `farm logs --grep 'Completed 5'` would find itself)."""
+    from farmhand.core import journal
+
+    own = {
+        "SYSLOG_IDENTIFIER": "sudo",
+        "MESSAGE": "   admin : PWD=/home/admin ; USER=root ; COMMAND=/usr/bin/journalctl --no-pager -o json "
+        "--lines=200 --grep 'Completed 5'",
+    }
+    other_sudo = {
+        "SYSLOG_IDENTIFIER": "sudo",
+        "MESSAGE": "admin : USER=root ; COMMAND=/usr/bin/systemctl restart x",
+    }
+    app = {"SYSLOG_IDENTIFIER": "unicorn-bookshelf", "MESSAGE": "Completed 500 Internal Server Error in 3ms"}
+    assert [journal.own_read(e) for e in (own, other_sudo, app)] == [True, False, False]
+    assert list(journal._entries([json.dumps(e) for e in (own, other_sudo, app)])) == [other_sudo, app]

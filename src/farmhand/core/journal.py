@@ -92,12 +92,22 @@ def _stop(procs: Sequence[subprocess.Popen[str]], grace: float = _STOP_GRACE_S) 
             proc.wait()
 
 
+def own_read(entry: dict[str, Any]) -> bool:
+    """Whether ENTRY is sudo's record of a read of the journal by `farm logs` itself: its command
+    line holds the --grep pattern, so a grep would find its own reads."""
+    return entry.get(
+        "SYSLOG_IDENTIFIER"
+    ) == "sudo" and "COMMAND=/usr/bin/journalctl --no-pager -o json" in _message(entry)
+
+
 def _entries(proc_out: Any) -> Any:
     for raw in proc_out:
         try:
-            yield json.loads(raw)
+            entry = json.loads(raw)
         except ValueError:
             continue
+        if not own_read(entry):
+            yield entry
 
 
 def backlog(
