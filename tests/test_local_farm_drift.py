@@ -36,7 +36,11 @@ pytestmark = pytest.mark.farm
 
 # rails_unicorn's nginx site on a web host, and the task that writes it.
 SITE = "/etc/nginx/sites-available/bookshelf.conf"
-TASK = ("Serve the app with nginx and Unicorn", "rails_unicorn", "Write the nginx site")
+TASK = (
+    "Serve the app with nginx and Unicorn",
+    "rails_unicorn",
+    "Write the nginx site (refused unless nginx accepts it)",
+)
 EDIT = "# edited by hand, behind the back of Ansible"
 
 
