@@ -252,6 +252,21 @@ end
 """
 
 
+# The sample app with a Procfile (the `procfile` branch of the test's app repository): its Sidekiq
+# queues as one type, a clock that is no Sidekiq (plain Ruby, stopping on TERM), and a release
+# command that leaves a mark in shared/tmp on the one host it runs on.
+CLOCK = (
+    'ruby -e \'STDOUT.sync = true; stop = false; trap("TERM") { stop = true }; '
+    'until stop; puts "clock tick #{ENV.fetch(%(RAILS_ENV))}"; sleep 2; end; puts "clock stopping"\''
+)
+PROCFILE = (
+    "web: bundle exec unicorn -p $PORT -c ./config/unicorn.rb\n"
+    "worker: bundle exec sidekiq -q books -q default -c 3 -t 60\n"
+    f"clock: {CLOCK}\n"
+    "release: bin/rails db:migrate && touch tmp/release-phase-ran\n"
+)
+
+
 def git(repo: Path, *args: str) -> str:
     proc = run("git", "-C", str(repo), *args)
     assert proc.returncode == 0, proc.stderr
@@ -283,6 +298,12 @@ def make_app_repo(repo: Path) -> dict[str, str]:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "A migration that fails")
     shas["badmigration"] = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "checkout", "-qb", "procfile")
+    (repo / "Procfile").write_text(PROCFILE)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "A Procfile: one Sidekiq type, a clock, a release command")
+    shas["procfile"] = git(repo, "rev-parse", "HEAD")
     git(repo, "checkout", "-q", "main")
     return shas
 

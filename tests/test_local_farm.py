@@ -405,6 +405,66 @@ def test_rollback_restores_the_config_of_the_release_it_returns_to(local_farm, a
     assert rows[0]["config_version"] == next(r for r in rows if r["version"] == 5)["config_version"]
 
 
+# -- the app's Procfile -----------------------------------------------------------------------
+
+WORKER_HOST = "farmhand-ci-db-worker-cron-1"
+
+
+def running_units(pattern: str) -> list[str]:
+    """The units matching PATTERN that run on the worker host, generations and instances dropped."""
+    proc = run(
+        "podman", "exec", WORKER_HOST,
+        "systemctl", "list-units", "--plain", "--no-legend", "--state=running", pattern,
+    )  # fmt: skip
+    return sorted(line.split()[0].split("@")[0] for line in proc.stdout.splitlines() if line.strip())
+
+
+def test_the_procfile_says_what_runs_and_a_rollback_takes_it_back(deployed_app):
+    app_repo = deployed_app
+    running = release_rows()[0]  # in the whole module: v7, v1's code (run alone: v1)
+    with Load(f"{app_url()}/books", pace_ms=LOAD_PACE_MS) as load:
+        deployed = farm("deploy", "-f", FARM, "--repo", app_repo["path"], "--ref", "procfile")
+    assert f"Released v{running['version'] + 1}" in deployed.stdout
+    assert load.result.requests > 100
+    assert (load.result.non_2xx, load.result.socket_errors) == (0, 0), load.result.output
+    # The release phase ran the Procfile's release command, once, on one web host.
+    marked = [
+        host
+        for host in ("ci-web-1", "ci-web-2")
+        if run(
+            "podman", "exec", f"farmhand-{host}", "test", "-e", "/srv/bookshelf/shared/tmp/release-phase-ran"
+        ).returncode
+        == 0
+    ]
+    assert len(marked) == 1, marked
+    # The worker host runs the Procfile's types: its Sidekiq type under sidekiq_worker (the sample's
+    # own processes, books and default, are gone), its clock under app_processes with the env file.
+    assert running_units("sidekiq-bookshelf-*") == ["sidekiq-bookshelf-worker"]
+    assert running_units("bookshelf-*@*.service") == ["bookshelf-clock"]
+    ticks = run(
+        "podman", "exec", WORKER_HOST, "journalctl", "-t", "bookshelf-clock", "-o", "cat", "--no-pager"
+    )
+    assert "clock tick production" in ticks.stdout
+    worker = json.loads(farm("ps", "-f", FARM, "--json").stdout)["processes"]["by_type"]["worker"]
+    assert (worker["sidekiq_processes"], worker["services"]) == (1, {"clock": 1})
+    # Back to the release without a Procfile: the clock stops and its units go, the sample's
+    # Sidekiq processes come back.
+    rolled = farm("rollback", "-f", FARM, "--repo", app_repo["path"])
+    assert f"Rollback to v{running['version']}" in rolled.stdout
+    assert f"Released v{running['version'] + 2}" in rolled.stdout
+    assert running_units("bookshelf-*@*.service") == []
+    assert running_units("sidekiq-bookshelf-*") == ["sidekiq-bookshelf-books", "sidekiq-bookshelf-default"]
+    units = run("podman", "exec", WORKER_HOST, "ls", "/etc/systemd/system").stdout.split()
+    assert [u for u in units if u.startswith(("bookshelf-", "sidekiq-bookshelf-worker"))] == []
+    assert (
+        "clock stopping"
+        in run(
+            "podman", "exec", WORKER_HOST, "journalctl", "-t", "bookshelf-clock", "-o", "cat", "--no-pager"
+        ).stdout
+    )
+    assert version_on_each_web_host() == {(f"v{running['version'] + 2}", running["sha"])}
+
+
 def test_restart_under_load_drops_no_request(local_farm):
     before = unicorn_masters()
     with Load(f"{app_url()}/books", pace_ms=LOAD_PACE_MS) as load:
@@ -680,7 +740,7 @@ def test_converge_after_deploys_changes_nothing_and_prints_no_secret_at_vvv(loca
     assert sorted(secrets) == SECRETS
     for name, secret in secrets.items():
         assert secret["Value"] not in again.stdout + again.stderr + recorded, name
-    assert version_on_each_web_host() == {("v7", app_repo["v1"])}
+    assert version_on_each_web_host() == {("v9", app_repo["v1"])}
 
 
 @pytest.mark.farm_last

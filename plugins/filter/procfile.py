@@ -1,12 +1,14 @@
 """Filters that read the app's Procfile in a play, with the same rules as `farm deploy`'s checks
-(farmhand.core.procfile): `farmhand_release_command` gives the command a deploy's release phase
-runs. A Procfile Farmhand cannot run fails the task with the same one line the CLI prints.
+(farmhand.core.procfile). A Procfile or formation Farmhand cannot run fails the task with the same
+one line the CLI prints. TEXT is the Procfile's content, None when the app has none.
 
-    release_command: "{{ procfile_text | farmhand_release_command }}"   # None: no Procfile
+    release_command: "{{ text | farmhand_release_command }}"
+    processes: "{{ text | farmhand_processes(farmhand_formation) }}"
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -22,8 +24,24 @@ def release_command(text: str | None) -> str:
         raise AnsibleFilterError(str(exc)) from None
 
 
+def processes(text: str | None, formation: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a worker host runs of the Procfile TEXT, placed by FORMATION (farmhand_formation):
+    `declared` (whether the app has a Procfile), `sidekiq` (sidekiq_worker_processes) and `services`
+    (app_processes_list)."""
+    try:
+        parsed = procfile.parse(text)
+        placements = procfile.formation(parsed, formation)
+    except procfile.ProcfileError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+    return {
+        "declared": parsed.declared,
+        "sidekiq": procfile.sidekiq_processes(placements),
+        "services": procfile.services(placements),
+    }
+
+
 class FilterModule:
     """Farmhand's Procfile filters."""
 
     def filters(self) -> dict[str, Any]:
-        return {"farmhand_release_command": release_command}
+        return {"farmhand_release_command": release_command, "farmhand_processes": processes}

@@ -187,8 +187,19 @@ def test_the_release_command_filter_reads_a_procfile_as_the_cli_does():
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    release_command = module.FilterModule().filters()["farmhand_release_command"]
+    filters = module.FilterModule().filters()
+    release_command = filters["farmhand_release_command"]
     assert release_command(NOTICEBOARD) == "bin/rails db:migrate"
     assert release_command(None) == "bundle exec rails db:migrate"
     with pytest.raises(AnsibleFilterError, match=r"^Procfile line 1 is not `type: command`"):
         release_command("nonsense\n")
+    # What a worker host runs: the Procfile's types as the formation places them.
+    processes = filters["farmhand_processes"]
+    assert processes(NOTICEBOARD + "worker: bundle exec sidekiq -q mail\n", {"notifier": {"count": 2}}) == {
+        "declared": True,
+        "sidekiq": [{"name": "worker", "queues": ["mail"]}],
+        "services": [{"name": "notifier", "command": "bin/rails runner 'Notifier.run'", "count": 2}],
+    }
+    assert processes(None, {}) == {"declared": False, "sidekiq": [], "services": []}
+    with pytest.raises(AnsibleFilterError, match=r"^farmhand_formation places 'clock'"):
+        processes(NOTICEBOARD, {"clock": {"count": 1}})

@@ -100,6 +100,8 @@ def _print_processes(found: Sequence[processes.HostProcesses]) -> None:
             f"{w['busy']} of {w['threads']} threads busy; {queued}",
             markup=False,
         )
+        for name, count in w["services"].items():
+            out.print(f"{name}: {count} processes on {w['hosts']} hosts", markup=False)
     for item in found:
         if item.error:
             out.print(f"  {item.host.name}: processes unknown ({item.error})", markup=False)
@@ -108,7 +110,8 @@ def _print_processes(found: Sequence[processes.HostProcesses]) -> None:
             out.print(
                 f"  {item.host.name}: {len(item.sidekiq)} Sidekiq processes"
                 + (f" ({quiet} quiet)" if quiet else "")
-                + f", {item.sidekiq_busy} of {item.sidekiq_threads} busy",
+                + f", {item.sidekiq_busy} of {item.sidekiq_threads} busy"
+                + "".join(f", {count} {name}" for name, count in item.services.items()),
                 markup=False,
             )
     out.print("", markup=False)
