@@ -221,9 +221,13 @@ def test_farm_logs_tail_prints_new_lines_as_they_come(deployed_app):
         while len(seen) < len(web) and time.monotonic() < deadline:
             for host in web:  # again until it shows: the follow starts after the backlog is read
                 on_host(host, "logger", "-t", "probe", f"{marker} on {host}")
+            # A few seconds of lines, then the marker again: the web hosts' journals are never
+            # quiet for long (the app logs each health check there), so waiting for a pause would
+            # never log it again once the first went by before the follow began.
+            again = min(deadline, time.monotonic() + 5)
             with contextlib.suppress(queue.Empty):
-                while len(seen) < len(web) and time.monotonic() < deadline:  # busy journals too
-                    line = lines.get(timeout=3)
+                while len(seen) < len(web) and time.monotonic() < again:
+                    line = lines.get(timeout=max(0.1, again - time.monotonic()))
                     if marker in line:
                         seen.add(line.split()[1])
         assert seen == set(web), seen
