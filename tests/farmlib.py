@@ -273,6 +273,19 @@ def git(repo: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
+def _branch(repo: Path, name: str, message: str, files: dict[str, str]) -> str:
+    """A branch NAME off main whose one commit writes FILES (path: text); its commit. Main stays
+    checked out."""
+    git(repo, "checkout", "-qb", name, "main")
+    for path, text in files.items():
+        (repo / path).write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", message)
+    sha = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "main")
+    return sha
+
+
 def make_app_repo(repo: Path) -> dict[str, str]:
     """The sample app in a repository of its own: v1, v2 (adds a migration), a broken build and a
     failing migration. Returns the path and each one's commit."""
@@ -287,24 +300,17 @@ def make_app_repo(repo: Path) -> dict[str, str]:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "Books have authors")
     shas["v2"] = git(repo, "rev-parse", "HEAD")
-    git(repo, "checkout", "-qb", "broken")
-    with (repo / "Gemfile").open("a") as gemfile:
-        gemfile.write('gem "farmhand_no_such_gem"\n')
-    git(repo, "commit", "-qam", "Needs a gem nobody has")
-    shas["broken"] = git(repo, "rev-parse", "HEAD")
-    git(repo, "checkout", "-q", "main")
-    git(repo, "checkout", "-qb", "badmigration")
-    (repo / "db/migrate/20250201000000_fail_halfway.rb").write_text(FAILING_MIGRATION)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "A migration that fails")
-    shas["badmigration"] = git(repo, "rev-parse", "HEAD")
-    git(repo, "checkout", "-q", "main")
-    git(repo, "checkout", "-qb", "procfile")
-    (repo / "Procfile").write_text(PROCFILE)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "A Procfile: one Sidekiq type, a clock, a release command")
-    shas["procfile"] = git(repo, "rev-parse", "HEAD")
-    git(repo, "checkout", "-q", "main")
+    gemfile = (repo / "Gemfile").read_text() + 'gem "farmhand_no_such_gem"\n'
+    shas["broken"] = _branch(repo, "broken", "Needs a gem nobody has", {"Gemfile": gemfile})
+    shas["badmigration"] = _branch(
+        repo,
+        "badmigration",
+        "A migration that fails",
+        {"db/migrate/20250201000000_fail_halfway.rb": FAILING_MIGRATION},
+    )
+    shas["procfile"] = _branch(
+        repo, "procfile", "A Procfile: one Sidekiq type, a clock, a release command", {"Procfile": PROCFILE}
+    )
     return shas
 
 

@@ -16,7 +16,7 @@ from farmhand.core.project import Project
 from farmhand.core.target import Target
 
 DEFAULT_REPO = "examples/bookshelf"
-DEFAULT_NAME = "bookshelf"  # as group_vars/all/farmhand.yml sets it
+DEFAULT_NAME = "bookshelf"  # as group_vars/all/app.yml sets it
 
 
 def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -27,7 +27,7 @@ def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def app_name(project: Project, farm: str) -> str:
-    """The farm's app: farmhand_app_name from group_vars (group_vars/all/farmhand.yml)."""
+    """The farm's app: farmhand_app_name from group_vars (group_vars/all/app.yml)."""
     return str(project.farm_var(farm, "farmhand_app_name", DEFAULT_NAME))
 
 

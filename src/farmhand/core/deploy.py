@@ -108,9 +108,8 @@ def plan_deploy(target: Target, ref: str, repo_override: str | None) -> Plan:
     require_web_hosts(target)
     source = app.app_source(target.project, target.farm, repo_override)
     sha = app.resolve_ref(Path(source.repo), ref)
-    source.require_commit(sha, "commit")
+    archive = app.archive(source, sha, _archives(target))  # checks the commit is the app's
     check_contract(target, source, sha)
-    archive = app.archive(source, sha, _archives(target))
     subject = _commit_subject(source.top, sha)
     description = f"Deploy {sha[:7]}" + (f": {subject}" if subject else "")
     return Plan(
