@@ -32,7 +32,9 @@ CHECKSUM = (
 )
 
 
-def run(*args: str, timeout: int = 1800) -> subprocess.CompletedProcess[str]:
+# A hang guard, not a speed limit: the drill's stream has the least CPU weight in `make test`, and a
+# converge started under the whole suite's load once waited past 30 minutes for CPU.
+def run(*args: str, timeout: int = 2700) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         list(args), cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=timeout
     )

@@ -95,3 +95,20 @@ def test_key_login_works_and_passwords_are_refused(host):
     )
     assert refused.rc != 0
     assert "Permission denied" in refused.stderr
+
+
+def test_ansibles_modules_are_compiled_once_for_root(host):
+    site = "/usr/local/lib/python3.11/dist-packages"
+    importer = host.file(f"{site}/farmhand_ansiballz.py")
+    assert (importer.user, importer.mode) == ("root", 0o644)
+    assert host.file(f"{site}/farmhand-ansiballz.pth").content_string == "import farmhand_ansiballz\n"
+    # Every interpreter on the host starts with the importer before zipimport...
+    hooked = "import sys, farmhand_ansiballz as f; print(sys.path_hooks.index(f.PayloadImporter))"
+    assert host.check_output(f"python3 -c '{hooked}'") == "0"
+    # ...and the converge's tasks (root's) filled the cache: module_utils and the modules.
+    cache = host.file("/var/cache/farmhand/ansiballz")
+    assert (cache.user, cache.mode) == ("root", 0o700)
+    assert len(cache.listdir()) > 50
+    assert host.file("/etc/tmpfiles.d/farmhand-ansiballz.conf").contains(
+        "^d /var/cache/farmhand/ansiballz 0700 root root 30d$"
+    )
