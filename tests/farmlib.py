@@ -48,8 +48,14 @@ STATE: dict[str, Any] = {"converged": False}
 _CACHE: dict[Any, Any] = {}
 
 
+# A hang guard for one command, not a speed limit. The first converge of a farm starts while the
+# unit tests take most of the CPU (make test's weights): on a slow day it took past 30 minutes
+# (19 on a fast one), and the 1800 s guard then failed it and every test after it.
+HANG_GUARD = 3600
+
+
 def run(
-    *args: str, env: dict[str, str] | None = None, timeout: int = 1800, input: str | None = None
+    *args: str, env: dict[str, str] | None = None, timeout: int = HANG_GUARD, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         list(args),
@@ -77,7 +83,7 @@ def wait_for(
     return value
 
 
-def farm(*args: str, ok: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess[str]:
+def farm(*args: str, ok: bool = True, timeout: int = HANG_GUARD) -> subprocess.CompletedProcess[str]:
     """The real `farm` CLI, as a user runs it in the checkout; asserts exit 0 unless ok=False."""
     if args[:1] == ("local",) and args[1:2] in (("up",), ("down",)):
         _CACHE.clear()  # the farm's moto may start, stop or move: read its environment again

@@ -34,7 +34,7 @@ CHECKSUM = (
 
 # A hang guard, not a speed limit: the drill's stream has the least CPU weight in `make test`, and a
 # converge started under the whole suite's load once waited past 30 minutes for CPU.
-def run(*args: str, timeout: int = 2700) -> subprocess.CompletedProcess[str]:
+def run(*args: str, timeout: int = 3600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         list(args), cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=timeout
     )
