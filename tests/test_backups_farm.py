@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from farmlib import HANG_GUARD
 
 pytestmark = pytest.mark.farm
 
@@ -32,9 +33,9 @@ CHECKSUM = (
 )
 
 
-# A hang guard, not a speed limit: the drill's stream has the least CPU weight in `make test`, and a
-# converge started under the whole suite's load once waited past 30 minutes for CPU.
-def run(*args: str, timeout: int = 3600) -> subprocess.CompletedProcess[str]:
+# The farm tests' hang guard (farmlib): the drill's stream has the least CPU weight in `make test`,
+# and its first converge once waited past 30 minutes for CPU.
+def run(*args: str, timeout: int = HANG_GUARD) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         list(args), cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=timeout
     )
