@@ -53,9 +53,12 @@ SECRETS = [
     "replication_password",
     "secret_key_base",
 ]
-# Traffic during deploys, restarts and cutovers is paced (each wrk connection waits this long
-# between requests; the writer waits WRITE_PACE_S): about 80 reads and 30 writes a second, enough
-# that every switch happens with requests in flight, without flooding two shared cores.
+# Traffic during deploys, restarts and cutovers is paced (each of LOAD_CONNECTIONS wrk connections
+# waits LOAD_PACE_MS between requests; the writer waits WRITE_PACE_S): about 37 reads and 30 writes
+# a second, a read every 27 ms, so every switch happens with requests in flight. Each read costs
+# the farm about 8 ms of CPU: 8 connections (73 reads a second) took 0.6 of a core for as long as
+# a deploy ran, and starved the rest of the suite on two shared cores.
+LOAD_CONNECTIONS = 4
 LOAD_PACE_MS = 100
 WRITE_PACE_S = 0.03
 
@@ -248,7 +251,7 @@ def test_first_deploy_serves_the_app_through_the_load_balancer(local_farm, app_r
 
 
 def test_deploy_under_load_migrates_once_and_drops_no_request(local_farm, app_repo):
-    with Load(f"{app_url()}/books", pace_ms=LOAD_PACE_MS) as load:
+    with Load(f"{app_url()}/books", connections=LOAD_CONNECTIONS, pace_ms=LOAD_PACE_MS) as load:
         deployed = farm("deploy", "-f", FARM, "--repo", app_repo["path"], "--ref", "main")
     result = load.result
     assert "Released v2" in deployed.stdout
@@ -359,7 +362,7 @@ def app_env_value(key: str) -> str | None:
 
 def test_config_set_reaches_every_app_host_as_one_release(local_farm):
     masters = unicorn_masters()
-    with Load(f"{app_url()}/books", pace_ms=LOAD_PACE_MS) as load:
+    with Load(f"{app_url()}/books", connections=LOAD_CONNECTIONS, pace_ms=LOAD_PACE_MS) as load:
         done = farm("config:set", "-f", FARM, *(f"{k}={v}" for k, v in CONFIG.items()))
     assert "Released v6 to ci: Set FARMHAND_ENV_CHECK_KEYS, GREETING, TRICKY config vars" in done.stdout
     assert "hello from ssm" not in done.stdout + done.stderr
@@ -422,7 +425,7 @@ def running_units(pattern: str) -> list[str]:
 def test_the_procfile_says_what_runs_and_a_rollback_takes_it_back(deployed_app):
     app_repo = deployed_app
     running = release_rows()[0]  # in the whole module: v7, v1's code (run alone: v1)
-    with Load(f"{app_url()}/books", pace_ms=LOAD_PACE_MS) as load:
+    with Load(f"{app_url()}/books", connections=LOAD_CONNECTIONS, pace_ms=LOAD_PACE_MS) as load:
         deployed = farm("deploy", "-f", FARM, "--repo", app_repo["path"], "--ref", "procfile")
     assert f"Released v{running['version'] + 1}" in deployed.stdout
     assert load.result.requests > 100
@@ -468,7 +471,7 @@ def test_the_procfile_says_what_runs_and_a_rollback_takes_it_back(deployed_app):
 
 def test_restart_under_load_drops_no_request(local_farm):
     before = unicorn_masters()
-    with Load(f"{app_url()}/books", pace_ms=LOAD_PACE_MS) as load:
+    with Load(f"{app_url()}/books", connections=LOAD_CONNECTIONS, pace_ms=LOAD_PACE_MS) as load:
         restarted = farm("restart", "-f", FARM)
     assert "Restarted ci-web-1, ci-web-2" in restarted.stdout
     assert load.result.requests > 100
