@@ -158,7 +158,7 @@ test-farm-jobs: image-molecule ## The whole-farm tests of workers and scaling, o
 	FARMHAND_TEST_FARM=jobs pytest -m farm -rfEP --durations=20 --junitxml=$(RESULTS)/farm-jobs.xml \
 		$(FARM_JOBS_MODULES)
 
-test-farm-backups: image ## The backup drill on the farm `bk`
+test-farm-backups: image-molecule ## The backup drill on the farm `bk`
 	pytest -m farm -rfEP --durations=20 --junitxml=$(RESULTS)/farm-bk.xml tests/test_backups_farm.py
 
 bench: deps ## Benchmarks (figures and ratios printed side by side)
