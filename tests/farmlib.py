@@ -259,18 +259,20 @@ end
 
 
 # The sample app with a Procfile (the `procfile` branch of the test's app repository): its Sidekiq
-# queues as one type, a clock that is no Sidekiq (plain Ruby, stopping on TERM), and a release
-# command that leaves a mark in shared/tmp on the one host it runs on.
+# queues as one type whose settings are in the app's own Sidekiq config file (-C, as teams keep
+# them; the line's -t is over it), a clock that is no Sidekiq (plain Ruby, stopping on TERM), and a
+# release command that leaves a mark in shared/tmp on the one host it runs on.
 CLOCK = (
     'ruby -e \'STDOUT.sync = true; stop = false; trap("TERM") { stop = true }; '
     'until stop; puts "clock tick #{ENV.fetch(%(RAILS_ENV))}"; sleep 2; end; puts "clock stopping"\''
 )
 PROCFILE = (
     "web: bundle exec unicorn -p $PORT -c ./config/unicorn.rb\n"
-    "worker: bundle exec sidekiq -q books -q default -c 3 -t 60\n"
+    "worker: bundle exec sidekiq -C config/sidekiq_workers.yml -t 60\n"
     f"clock: {CLOCK}\n"
     "release: bin/rails db:migrate && touch tmp/release-phase-ran\n"
 )
+SIDEKIQ_CONFIG = ":concurrency: 3\n:queues:\n  - books\n  - default\nproduction:\n  :timeout: 5\n"
 
 
 def git(repo: Path, *args: str) -> str:
@@ -315,7 +317,10 @@ def make_app_repo(repo: Path) -> dict[str, str]:
         {"db/migrate/20250201000000_fail_halfway.rb": FAILING_MIGRATION},
     )
     shas["procfile"] = _branch(
-        repo, "procfile", "A Procfile: one Sidekiq type, a clock, a release command", {"Procfile": PROCFILE}
+        repo,
+        "procfile",
+        "A Procfile: one Sidekiq type with its config file, a clock, a release command",
+        {"Procfile": PROCFILE, "config/sidekiq_workers.yml": SIDEKIQ_CONFIG},
     )
     return shas
 

@@ -444,6 +444,13 @@ def test_the_procfile_says_what_runs_and_a_rollback_takes_it_back(deployed_app):
     # own processes, books and default, are gone), its clock under app_processes with the env file.
     assert running_units("sidekiq-bookshelf-*") == ["sidekiq-bookshelf-worker"]
     assert running_units("bookshelf-*@*.service") == ["bookshelf-clock"]
+    # Its Sidekiq runs with the app's config file, read as Sidekiq reads it: queues and threads from
+    # the file, the line's -t over the file's production timeout.
+    started = run(
+        "podman", "exec", WORKER_HOST,
+        "sh", "-c", "systemctl show -p ExecStart --value 'sidekiq-bookshelf-worker@*'",
+    ).stdout  # fmt: skip
+    assert "-C config/sidekiq_workers.yml -g bookshelf-worker -c 3 -t 60 -q books -q default " in started
     ticks = run(
         "podman", "exec", WORKER_HOST, "journalctl", "-t", "bookshelf-clock", "-o", "cat", "--no-pager"
     )

@@ -284,6 +284,11 @@ def test_new_roles_refuse_bad_variables_before_any_task(tmp_path, role, variable
             "at least 1",
         ),
         (
+            "sidekiq_worker",
+            "sidekiq_worker_processes: [{name: books, queues: [a], config: ../shared/sidekiq.yml}]",
+            "a config (if any) that is a path in the release",
+        ),
+        (
             "pdf_toolchain",
             "pdf_toolchain_book_pages_renderer: phantomjs\npdf_toolchain_phantomjs_enabled: false",
             "enable that renderer",
@@ -303,6 +308,57 @@ def test_new_roles_refuse_inconsistent_settings_before_installing(tmp_path, role
     assert message in proc.stdout
     assert "changed=0" in proc.stdout
     assert "Install" not in proc.stdout.split(message)[0].split("TASK")[-1]
+
+
+def test_the_procfile_tasks_read_the_apps_sidekiq_config_in_the_live_release(tmp_path):
+    """playbooks/tasks/procfile.yml on a worker host: the live release's Procfile, and the Sidekiq config
+    file its line names (-C), read as `farm deploy` reads them; a file the release lacks is refused."""
+    release = tmp_path / "app" / "current"
+    (release / "config").mkdir(parents=True)
+    (release / "Procfile").write_text(
+        "web: bundle exec unicorn\nworker: bundle exec sidekiq -C config/workers.yml -t 90\n"
+        "mailer: bundle exec sidekiq\n"
+    )
+    (release / "config" / "workers.yml").write_text(
+        ":queues:\n  - books\n  - [default, 2]\nstaging:\n  :concurrency: 3\n"
+    )
+    result = tmp_path / "procfile.json"
+    variables = {
+        "farmhand_app_root": str(tmp_path / "app"),
+        "farmhand_formation": {"mailer": {"count": 2}},
+        "farmhand_rails_env": "staging",
+    }
+    save = {"content": "{{ farmhand_procfile | to_json }}", "dest": str(result), "mode": "0600"}
+    tasks = [
+        {"ansible.builtin.import_tasks": str(ROOT / "playbooks/tasks/procfile.yml")},
+        {"name": "Keep what it read", "ansible.builtin.copy": save},
+    ]
+    play = {"name": "Read the Procfile", "hosts": "localhost", "connection": "local", "gather_facts": False}
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump([{**play, "vars": variables, "tasks": tasks}]))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+    cmd = [PLAYBOOK_BIN, "-i", "localhost,", str(playbook)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout
+    assert json.loads(result.read_text()) == {
+        "declared": True,
+        "sidekiq": [
+            {
+                "name": "worker",
+                "config": "config/workers.yml",
+                "timeout": 90,
+                "queues": ["books", "default,2"],
+                "concurrency": 3,
+            },
+            {"name": "mailer_1", "queues": ["default"]},
+            {"name": "mailer_2", "queues": ["default"]},
+        ],
+        "services": [],
+    }
+    (release / "config" / "workers.yml").unlink()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "Procfile line 2 (worker): sidekiq -C config/workers.yml: the app has no such file" in proc.stdout
 
 
 @pytest.mark.parametrize(

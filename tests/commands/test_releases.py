@@ -250,6 +250,8 @@ def test_releases_show_the_app_only_when_one_is_of_another_app(aws_env, farms, t
 NOTICEBOARD_PROCFILE = (
     "web: bundle exec unicorn -p $PORT\nnotifier: bin/notifier\nrelease: bin/rails db:migrate\n"
 )
+SIDEKIQ_PROCFILE = "web: bundle exec unicorn -p $PORT\nworker: bundle exec sidekiq"
+SIDEKIQ_GEMFILE = 'gem "unicorn"\ngem "sidekiq"\n'
 
 
 def app_with(tmp_path: Path, files: dict[str, str]) -> tuple[Path, str]:
@@ -260,6 +262,7 @@ def app_with(tmp_path: Path, files: dict[str, str]) -> tuple[Path, str]:
     git(repo, "config", "user.email", "t@example.com")
     git(repo, "config", "user.name", "t")
     for name, text in {"config.ru": "run ->(env) { [200, {}, ['ok']] }\n", **files}.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
         (repo / name).write_text(text)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "the app")
@@ -308,9 +311,27 @@ def app_with(tmp_path: Path, files: dict[str, str]) -> tuple[Path, str]:
             "farmhand_formation:\n  notifier: {count: 0}\n",
             "farmhand_formation 'notifier': count is processes per host, 1 to 32, not 0",
         ),
+        (
+            {"Procfile": SIDEKIQ_PROCFILE + " -C config/workers.yml\n", "Gemfile": SIDEKIQ_GEMFILE},
+            "",
+            "Procfile line 2 (worker): sidekiq -C config/workers.yml: the app has no such file",
+        ),
+        (
+            {
+                "Procfile": SIDEKIQ_PROCFILE + "\n",
+                "Gemfile": SIDEKIQ_GEMFILE,
+                "config/sidekiq.yml": ":concurrency: <%= ENV.fetch('THREADS', 5) %>\n",
+            },
+            "",
+            "Procfile line 2 (worker): config/sidekiq.yml sets concurrency with ERB, which Farmhand cannot "
+            "evaluate: give -c on the Procfile line",
+        ),
     ],
-    ids=["bad-line", "no-web", "idle-worker-hosts", "no-unicorn", "unknown-type", "bad-count"],
-)
+    ids=[
+        "bad-line", "no-web", "idle-worker-hosts", "no-unicorn", "unknown-type", "bad-count",
+        "no-sidekiq-config", "sidekiq-config-erb",
+    ],
+)  # fmt: skip
 def test_a_deploy_that_breaks_the_apps_contract_is_refused_and_changes_nothing(
     aws_env, farms, tmp_path, guard, files, formation, message
 ):
@@ -333,6 +354,19 @@ def test_an_app_that_keeps_the_contract_deploys(aws_env, farms, tmp_path):
     assert_ok(proc)
     assert f"Released v1 ({sha[:7]}) to demo" in proc.stdout
     assert json.loads(calls.with_suffix(".log.json").read_text())["farmhand_release"]["release_phase"] is True
+
+
+def test_an_app_whose_sidekiq_reads_its_config_file_deploys(aws_env, farms, tmp_path):
+    files = {
+        "Procfile": SIDEKIQ_PROCFILE + " -C config/workers.yml\n",
+        "Gemfile": SIDEKIQ_GEMFILE,
+        "config/workers.yml": ":concurrency: 3\n:queues: [books, [default, 2]]\nproduction: {timeout: 60}\n",
+    }
+    repo, sha = app_with(tmp_path, files)
+    path, _ = fake_playbook(tmp_path, OK_RECAP)
+    proc = farm("deploy", "-f", "demo", "--repo", str(repo), env={**aws_env, "PATH": path})
+    assert_ok(proc)
+    assert f"Released v1 ({sha[:7]}) to demo" in proc.stdout
 
 
 def test_the_example_apps_keep_the_contract():

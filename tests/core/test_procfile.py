@@ -36,7 +36,10 @@ def test_a_procfile_names_its_types_in_order_with_how_each_runs():
         "concurrency": 7,
         "timeout": 25,
     }
-    assert parsed.types["mailer"].sidekiq == {"queues": ["default"]}  # Sidekiq's own default queue
+    assert parsed.types["mailer"].sidekiq == {}  # the line sets nothing: Sidekiq's config file may
+    completed = procfile.with_sidekiq_configs(parsed, {})  # an app without one: Sidekiq's defaults
+    assert completed.types["mailer"].sidekiq == {"queues": ["default"]}  # Sidekiq's own default queue
+    assert completed.types["worker"].sidekiq == parsed.types["worker"].sidekiq
     assert parsed.types["notifier"].command == "bin/rails runner 'Notifier.run'"
     assert parsed.release_command == "bin/rails db:migrate && bin/rails cache:clear"
     assert [t.name for t in parsed.process_types] == ["worker", "mailer", "notifier"]
@@ -63,9 +66,17 @@ def test_without_a_procfile_the_release_phase_migrates():
         ("worker: sidekiq\n", "Procfile declares no web process type (worker): Farmhand serves the app"),
         ("web: x\nworker: sidekiq -q 'default\n", "Procfile line 2 (worker): No closing quotation in"),
         (
-            "web: x\nworker: bundle exec sidekiq -C config/sidekiq.yml\n",
-            "Procfile line 2 (worker): Farmhand runs Sidekiq with -q, -c and -t from the Procfile; -C is not",
+            "web: x\nworker: bundle exec sidekiq -C config/sidekiq.yml -r ./lib/jobs.rb\n",
+            "Procfile line 2 (worker): Farmhand runs Sidekiq with -q, -c, -t and -C from the Procfile; "
+            "-r is not",
         ),
+        (
+            "web: x\nworker: sidekiq -C /etc/sidekiq.yml\n",
+            "Procfile line 2 (worker): sidekiq -C must name a file in the app, relative to its root "
+            "(letters, digits, . _ - /), not '/etc/sidekiq.yml'",
+        ),
+        ("web: x\nworker: sidekiq --config=../shared/sidekiq.yml\n", "not '../shared/sidekiq.yml'"),
+        ("web: x\nworker: sidekiq -C 'config/my workers.yml'\n", "not 'config/my workers.yml'"),
         ("web: x\nworker: sidekiq -c\n", "Procfile line 2 (worker): sidekiq -c needs a value"),
         (
             "web: x\nworker: sidekiq -c $THREADS\n",
@@ -203,3 +214,130 @@ def test_the_release_command_filter_reads_a_procfile_as_the_cli_does():
     assert processes(None, {}) == {"declared": False, "sidekiq": [], "services": []}
     with pytest.raises(AnsibleFilterError, match=r"^farmhand_formation places 'clock'"):
         processes(NOTICEBOARD, {"clock": {"count": 1}})
+    # The Sidekiq config files a worker host reads from the release, and what it runs with them.
+    sidekiq = "web: unicorn\nworker: bundle exec sidekiq -C config/workers.yml\n"
+    assert filters["farmhand_sidekiq_config_paths"](sidekiq) == ["config/workers.yml"]
+    assert filters["farmhand_sidekiq_config_paths"](None) == []
+    configs = {"config/workers.yml": ":queues: [books, default]\nstaging:\n  :timeout: 60\n"}
+    assert processes(sidekiq, {}, configs, "staging")["sidekiq"] == [
+        {"name": "worker", "config": "config/workers.yml", "queues": ["books", "default"], "timeout": 60}
+    ]
+    with pytest.raises(
+        AnsibleFilterError, match=r"^Procfile line 2 \(worker\): sidekiq -C config/workers.yml: the"
+    ):
+        processes(sidekiq, {}, {})
+
+
+# -- Sidekiq's config file -----------------------------------------------------------------------
+
+SIDEKIQ_YML = """\
+# Sidekiq reads this with ERB first: comments and output tags Farmhand does not need are fine.
+<%# the team's defaults %>
+:concurrency: 4
+:queues:
+  - critical
+  - [default, 2]
+  - low
+:max_retries: <%= ENV.fetch("MAX_RETRIES", 7) %>
+production:
+  :timeout: 40
+staging:
+  concurrency: 2
+  queues: [default]
+"""
+
+
+def test_a_sidekiq_type_reads_its_config_file_as_sidekiq_does():
+    parsed = procfile.parse(
+        "web: unicorn\n"
+        "worker: bundle exec sidekiq -C ./config/workers.yml -c 7\n"
+        "mailer: bundle exec sidekiq -q mail\n"
+        "all: bundle exec sidekiq -q a -c 1 -t 5 -C config/erb_everywhere.yml\n"
+    )
+    assert parsed.types["worker"].sidekiq == {"config": "config/workers.yml", "concurrency": 7}
+    assert procfile.sidekiq_config_paths(parsed) == [
+        "config/workers.yml",
+        "config/sidekiq.yml",
+        "config/sidekiq.yml.erb",
+        "config/erb_everywhere.yml",
+    ]
+    files = {
+        "config/workers.yml": SIDEKIQ_YML,
+        "config/sidekiq.yml": None,
+        "config/sidekiq.yml.erb": ":queues: [erb_one]\n:timeout: 9\n",
+        # Every setting is on the line: the file is left to Sidekiq, whatever ERB it holds.
+        "config/erb_everywhere.yml": "<% if true %>:concurrency: 3<% end %>\n",
+    }
+    read = procfile.with_sidekiq_configs(parsed, files, "production")
+    # The line's -c wins; the production section's timeout is over the top level; [name, weight]
+    # is -q's name,weight.
+    assert read.types["worker"].sidekiq == {
+        "config": "config/workers.yml",
+        "concurrency": 7,
+        "queues": ["critical", "default,2", "low"],
+        "timeout": 40,
+    }
+    # No -C: the first of the files Sidekiq reads by itself (its -q still wins).
+    assert read.types["mailer"].sidekiq == {"queues": ["mail"], "timeout": 9}
+    assert read.types["all"].sidekiq == parsed.types["all"].sidekiq
+    staging = procfile.with_sidekiq_configs(parsed, files, "staging").types["worker"].sidekiq
+    assert (staging["queues"], staging["concurrency"], "timeout" in staging) == (["default"], 7, False)
+    # What the worker hosts run: -C passed as given, so the file's other settings apply.
+    placements = procfile.formation(read, {"worker": {"count": 2}})
+    assert procfile.sidekiq_processes(placements)[:2] == [
+        {"name": f"worker_{i}", "config": "config/workers.yml", "concurrency": 7,
+         "queues": ["critical", "default,2", "low"], "timeout": 40}
+        for i in (1, 2)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("line", "files", "message"),
+    [
+        (
+            "sidekiq -C config/workers.yml",
+            {},
+            "Procfile line 2 (worker): sidekiq -C config/workers.yml: the app has no such file",
+        ),
+        (
+            "sidekiq",
+            {"config/sidekiq.yml": ":concurrency: <%= ENV.fetch('THREADS', 5) %>\n"},
+            "Procfile line 2 (worker): config/sidekiq.yml sets concurrency with ERB, which Farmhand cannot "
+            "evaluate: give -c on the Procfile line",
+        ),
+        (
+            "sidekiq -q a -c 2",
+            {"config/sidekiq.yml": "<% 3.times do %>\n:timeout: 1\n<% end %>\n"},
+            "Procfile line 2 (worker): config/sidekiq.yml has ERB code Farmhand cannot read: give -t on the "
+            "Procfile line",
+        ),
+        ("sidekiq", {"config/sidekiq.yml": ":queues: [a\n"}, "config/sidekiq.yml is not YAML Sidekiq can"),
+        (
+            "sidekiq",
+            {"config/sidekiq.yml": "- a\n- b\n"},
+            "Procfile line 2 (worker): config/sidekiq.yml must be a mapping of Sidekiq's settings, not list",
+        ),
+        ("sidekiq", {"config/sidekiq.yml": "production: 3\n"}, "sidekiq.yml production: must be a mapping"),
+        ("sidekiq", {"config/sidekiq.yml": ":queues: default\n"}, "queues must be a list of queue names"),
+        ("sidekiq", {"config/sidekiq.yml": ":queues: [[a, 0]]\n"}, "queue 'a' has weight 0: a whole number"),
+        ("sidekiq", {"config/sidekiq.yml": ":queues: [[a, 1, 2]]\n"}, "queue ['a', 1, 2] is not a name"),
+        ("sidekiq", {"config/sidekiq.yml": ":queues: [a, [a, 2]]\n"}, "queue 'a' is listed twice"),
+        (
+            "sidekiq",
+            {"config/sidekiq.yml": ":concurrency: many\n"},
+            "config/sidekiq.yml: concurrency must be a whole number of at least 1, not 'many'",
+        ),
+        ("sidekiq", {"config/sidekiq.yml.erb": ":timeout: 0\n"}, "timeout must be a whole number of at"),
+    ],
+    ids=[
+        "no-file", "erb-value", "erb-code", "not-yaml", "not-a-mapping", "bad-section", "queues-not-list",
+        "zero-weight", "bad-pair", "twice", "bad-number", "erb-file-zero",
+    ],
+)  # fmt: skip
+def test_a_sidekiq_config_farmhand_cannot_read_is_one_line(line, files, message):
+    parsed = procfile.parse(f"web: unicorn\nworker: {line}\n")
+    with pytest.raises(ProcfileError) as caught:
+        procfile.with_sidekiq_configs(parsed, files)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert caught.value.exit_code == 2

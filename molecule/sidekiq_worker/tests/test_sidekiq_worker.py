@@ -94,6 +94,29 @@ def test_each_process_runs_under_systemd_with_its_settings(host, process, busy, 
                      "WatchdogUSec": "0", "KillMode": "mixed"}  # fmt: skip
 
 
+def test_a_process_with_a_config_file_reads_it_and_its_own_flags_win(host):
+    commands = {
+        p: host.check_output(f"systemctl show -p ExecStart --value {running(host, p)}")
+        for p in ("books", "urgent")
+    }
+    assert " -C config/urgent.yml " in commands["urgent"]
+    assert " -C " not in commands["books"]
+    # What the running Sidekiq reports to Redis: the file's labels, the process's own concurrency
+    # and queues (the file's concurrency, 9, loses to -c 1).
+    pid = int(host.check_output(f"systemctl show -p MainPID --value {running(host, 'urgent')}"))
+    reports = [
+        json.loads(host.check_output(f"redis-cli HGET {shlex.quote(identity)} info"))
+        for identity in host.check_output("redis-cli SMEMBERS processes").split()
+    ]
+    (info,) = [r for r in reports if r["pid"] == pid]
+    assert (info["tag"], info["labels"], info["concurrency"]) == (
+        "bookshelf-urgent",
+        ["from-the-config-file"],
+        1,
+    )
+    assert info["queues"] == ["urgent", "default"]
+
+
 def test_a_job_enqueued_is_processed(host):
     book = new_book(host, "Enqueued")
     enqueue(host, "BookProcessingJob", [book], "books")

@@ -90,11 +90,14 @@ def require_app_code(release: Release, source: app.Source, why: str) -> None:
 
 def check_contract(target: Target, source: app.Source, sha: str) -> None:
     """The app at commit SHA keeps Farmhand's contract (farmhand.core.procfile): its Procfile parses,
-    the farm's formation places its process types on hosts the farm has, every web or worker host
-    runs one, and its Gemfile holds what Farmhand runs. Else a ProcfileError naming the commit,
-    before anything changes."""
+    its Sidekiq types' config files read, the farm's formation places its process types on hosts the
+    farm has, every web or worker host runs one, and its Gemfile holds what Farmhand runs. Else a
+    ProcfileError naming the commit, before anything changes."""
     try:
         contract = procfile.parse(app.read_file(source, sha, procfile.FILE))
+        configs = {path: app.read_file(source, sha, path) for path in procfile.sidekiq_config_paths(contract)}
+        rails_env = str(target.project.farm_var(target.farm, "farmhand_rails_env", "production"))
+        contract = procfile.with_sidekiq_configs(contract, configs, rails_env)
         formation = target.project.farm_var(target.farm, "farmhand_formation", {})
         placements = procfile.formation(contract, formation)
         hosts = {role: [h.name for h in target.hosts_with_role(role)] for role in procfile.PROCESS_ROLES}

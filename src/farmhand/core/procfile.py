@@ -13,7 +13,12 @@ the farm's formation (`farmhand_formation`) says which hosts run them.
   switches (Heroku's release phase). Without it: `bundle exec rails db:migrate`.
 - A command that runs Sidekiq (`sidekiq ...` or `bundle exec sidekiq ...`) is a Sidekiq process type:
   the `sidekiq_worker` role runs it with its drain contract (quieted first, a stop waits for running
-  jobs up to its `-t`); its `-q`, `-c` and `-t` are read, nothing else is accepted.
+  jobs up to its timeout). Its settings are read as Sidekiq reads them: the line's `-q`, `-c` and
+  `-t` over the app's Sidekiq config file (`-C PATH`, else `config/sidekiq.yml` or
+  `config/sidekiq.yml.erb` when the release has one), whose `<RAILS_ENV>:` section is over its top
+  level (`with_sidekiq_configs`). Farmhand passes what it read as flags, so the values it needs (the
+  timeout its stops wait for) are the ones Sidekiq runs with, and `-C` as given, so the file's other
+  settings apply. No other option is accepted.
 - Any other command runs as a systemd service in the release, stopped with TERM.
 
 The formation places each process type other than web and release on a role's hosts, with a count
@@ -28,11 +33,14 @@ these functions), so a deploy by hand and `farm deploy` read a Procfile alike.
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import yaml
 
 from farmhand.core.errors import FarmError
 
@@ -58,7 +66,17 @@ _SIDEKIQ_OPTIONS = {
     "--timeout": "timeout",
     "-e": "environment",
     "--environment": "environment",
+    "-C": "config",
+    "--config": "config",
 }
+# The settings a Sidekiq type takes from the line or its config file, and their flags (for errors).
+_SIDEKIQ_SETTINGS = {"queues": "-q", "concurrency": "-c", "timeout": "-t"}
+# The config files Sidekiq 6 reads when its command line names none, the first one the release has.
+SIDEKIQ_CONFIG_DEFAULTS = ("config/sidekiq.yml", "config/sidekiq.yml.erb")
+# ERB in a Sidekiq config file: Sidekiq renders it before the YAML is read; Farmhand cannot.
+_ERB_COMMENT = re.compile(r"<%#.*?%>", re.DOTALL)
+_ERB_OUTPUT = re.compile(r"<%-?=.*?-?%>", re.DOTALL)
+_ERB_MARK = "farmhand-erb-value"
 
 
 class ProcfileError(FarmError):
@@ -74,6 +92,7 @@ class ProcessType:
     command: str
     kind: str
     sidekiq: Mapping[str, Any] = field(default_factory=dict)
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -141,16 +160,22 @@ def _process_type(name: str, command: str, number: int) -> ProcessType:
     program = argv[2:] if argv[:2] == ["bundle", "exec"] else argv
     if program and program[0] == "sidekiq":
         return ProcessType(
-            name=name, command=command, kind="sidekiq", sidekiq=_sidekiq(name, program[1:], number)
+            name=name,
+            command=command,
+            kind="sidekiq",
+            sidekiq=_sidekiq(name, program[1:], number),
+            line=number,
         )
-    return ProcessType(name=name, command=command, kind="service")
+    return ProcessType(name=name, command=command, kind="service", line=number)
 
 
 def _sidekiq(name: str, args: list[str], number: int) -> dict[str, Any]:
     """The options of a Sidekiq command line: queues (in order, "name,weight" kept), concurrency,
-    timeout; the environment is Farmhand's (farmhand_rails_env)."""
+    timeout, config (-C: the app's file, relative to its root); the environment is Farmhand's
+    (farmhand_rails_env). Queues default to Sidekiq's `default` unless a config file may name them
+    (with_sidekiq_configs)."""
     where = f"{FILE} line {number} ({name})"
-    options: dict[str, Any] = {"queues": []}
+    options: dict[str, Any] = {}
     rest = list(args)
     while rest:
         arg = rest.pop(0)
@@ -158,7 +183,7 @@ def _sidekiq(name: str, args: list[str], number: int) -> dict[str, Any]:
         key = _SIDEKIQ_OPTIONS.get(flag)
         if key is None:
             raise ProcfileError(
-                f"{where}: Farmhand runs Sidekiq with -q, -c and -t from the Procfile; "
+                f"{where}: Farmhand runs Sidekiq with -q, -c, -t and -C from the Procfile; "
                 f"{arg} is not one of them"
             )
         if inline:
@@ -168,15 +193,158 @@ def _sidekiq(name: str, args: list[str], number: int) -> dict[str, Any]:
         else:
             raise ProcfileError(f"{where}: sidekiq {flag} needs a value")
         if key == "queues":
-            options["queues"].append(value)
+            options.setdefault("queues", []).append(value)
         elif key in ("concurrency", "timeout"):
             if not value.isdigit() or int(value) < 1:
                 raise ProcfileError(
                     f"{where}: sidekiq {flag} takes a whole number of at least 1, not {value!r}"
                 )
             options[key] = int(value)
-    options["queues"] = options["queues"] or ["default"]
+        elif key == "config":
+            options["config"] = _app_path(value, f"{where}: sidekiq {flag}")
     return options
+
+
+# A config file's path as a systemd unit's command line can carry it without quoting.
+_APP_PATH = re.compile(r"[A-Za-z0-9._/-]+")
+
+
+def _app_path(value: str, where: str) -> str:
+    """VALUE as a path in the app (relative to its root, normalised), or a ProcfileError."""
+    path = posixpath.normpath(value)
+    if (
+        posixpath.isabs(path)
+        or path == ".."
+        or path.startswith("../")
+        or path == "."
+        or not _APP_PATH.fullmatch(path)
+    ):
+        raise ProcfileError(
+            f"{where} must name a file in the app, relative to its root (letters, digits, . _ - /), "
+            f"not {value!r}"
+        )
+    return path
+
+
+def sidekiq_config_paths(procfile: Procfile) -> list[str]:
+    """The app's files its Sidekiq types may read settings from, in the order Sidekiq looks: each
+    type's -C, else the files Sidekiq 6 reads by itself (SIDEKIQ_CONFIG_DEFAULTS). Once each."""
+    paths: list[str] = []
+    for process in procfile.types.values():
+        if process.kind != "sidekiq":
+            continue
+        config = process.sidekiq.get("config")
+        for path in [config] if config else SIDEKIQ_CONFIG_DEFAULTS:
+            if path not in paths:
+                paths.append(path)
+    return paths
+
+
+def with_sidekiq_configs(
+    procfile: Procfile, files: Mapping[str, str | None], rails_env: str = "production"
+) -> Procfile:
+    """PROCFILE with each Sidekiq type's queues, concurrency and timeout read as Sidekiq reads them:
+    the line's flags, else its config file's RAILS_ENV section, else the file's top level (FILES:
+    the app's text of each of sidekiq_config_paths, None where the release has no such file); queues
+    default to `default`, the rest to the sidekiq_worker role's defaults. A file named by -C must be
+    there; a file that does not parse, or a setting Farmhand needs from it in a form it cannot read
+    (ERB, a wrong type), is a ProcfileError naming the file and the setting."""
+    types = dict(procfile.types)
+    for name, process in procfile.types.items():
+        if process.kind != "sidekiq":
+            continue
+        options = dict(process.sidekiq)
+        where = f"{FILE} line {process.line} ({name})"
+        config = options.get("config")
+        if config:
+            path, text = config, files.get(config)
+            if text is None:
+                raise ProcfileError(f"{where}: sidekiq -C {config}: the app has no such file")
+        else:
+            path, text = next(
+                ((p, files[p]) for p in SIDEKIQ_CONFIG_DEFAULTS if files.get(p) is not None), ("", None)
+            )
+        missing = [key for key in _SIDEKIQ_SETTINGS if not options.get(key)]
+        if text is not None and missing:
+            settings = _sidekiq_file(path, text, rails_env, missing, where)
+            options.update({key: settings[key] for key in missing if key in settings})
+        options["queues"] = options.get("queues") or ["default"]
+        types[name] = replace(process, sidekiq=options)
+    return replace(procfile, types=types)
+
+
+def _sidekiq_file(path: str, text: str, rails_env: str, wanted: list[str], where: str) -> dict[str, Any]:
+    """The WANTED settings a Sidekiq config file gives (its RAILS_ENV section over its top level;
+    keys with or without Sidekiq's leading colon), checked as the line's flags are."""
+    rendered = _ERB_OUTPUT.sub(_ERB_MARK, _ERB_COMMENT.sub("", text))
+    if "<%" in rendered:
+        flags = " ".join(_SIDEKIQ_SETTINGS[key] for key in wanted)
+        raise ProcfileError(
+            f"{where}: {path} has ERB code Farmhand cannot read: give {flags} on the Procfile line"
+        )
+    try:
+        data = yaml.safe_load(rendered)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ProcfileError(f"{where}: {path} is not YAML Sidekiq can read{at}") from None
+    data = _colon_keys(data if data is not None else {}, f"{where}: {path}")
+    section = data.get(rails_env)
+    if section is not None:
+        data = {**data, **_colon_keys(section, f"{where}: {path} {rails_env}:")}
+    settings: dict[str, Any] = {}
+    for key in wanted:
+        if key not in data or data[key] is None:
+            continue
+        value, flag = data[key], _SIDEKIQ_SETTINGS[key]
+        if _ERB_MARK in str(value):
+            raise ProcfileError(
+                f"{where}: {path} sets {key} with ERB, which Farmhand cannot evaluate: give {flag} on the "
+                "Procfile line"
+            )
+        settings[key] = (
+            _file_queues(value, f"{where}: {path}")
+            if key == "queues"
+            else _file_number(value, key, f"{where}: {path}")
+        )
+    return settings
+
+
+def _colon_keys(data: Any, where: str) -> dict[str, Any]:
+    """A mapping of Sidekiq's config with its keys as Sidekiq symbolises them (`:timeout` is `timeout`)."""
+    if not isinstance(data, Mapping):
+        raise ProcfileError(f"{where} must be a mapping of Sidekiq's settings, not {type(data).__name__}")
+    return {str(k).removeprefix(":"): v for k, v in data.items()}
+
+
+def _file_number(value: Any, key: str, where: str) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, str))
+        or not str(value).isdigit()
+        or int(value) < 1
+    ):
+        raise ProcfileError(f"{where}: {key} must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
+def _file_queues(value: Any, where: str) -> list[str]:
+    """Sidekiq's `queues:` (names, or [name, weight] pairs) as -q takes them ("name,weight")."""
+    if not isinstance(value, list) or not value:
+        raise ProcfileError(f"{where}: queues must be a list of queue names or [name, weight] pairs")
+    queues: list[str] = []
+    for entry in value:
+        pair = entry if isinstance(entry, list) else [entry]
+        if not 1 <= len(pair) <= 2 or not isinstance(pair[0], str) or not pair[0]:
+            raise ProcfileError(f"{where}: queue {entry!r} is not a name or a [name, weight] pair")
+        if len(pair) == 2 and (isinstance(pair[1], bool) or not isinstance(pair[1], int) or pair[1] < 1):
+            raise ProcfileError(
+                f"{where}: queue {pair[0]!r} has weight {pair[1]!r}: a whole number of at least 1"
+            )
+        if any(q.split(",")[0] == pair[0] for q in queues):
+            raise ProcfileError(f"{where}: queue {pair[0]!r} is listed twice")
+        queues.append(",".join(str(part) for part in pair))
+    return queues
 
 
 @dataclass(frozen=True)
@@ -265,8 +433,11 @@ def sidekiq_processes(placements: list[Placement]) -> list[dict[str, Any]]:
             else [f"{placement.type.name}_{i}" for i in range(1, placement.count + 1)]
         )
         options = {
-            k: v for k, v in placement.type.sidekiq.items() if k in ("queues", "concurrency", "timeout")
+            k: v
+            for k, v in placement.type.sidekiq.items()
+            if k in ("queues", "concurrency", "timeout", "config")
         }
+        options["queues"] = options.get("queues") or ["default"]  # Sidekiq's own default
         processes.extend({"name": name, **options} for name in names)
     return processes
 
