@@ -166,6 +166,7 @@ bench: deps ## Benchmarks (figures and ratios printed side by side)
 	python bench/converge.py
 	python bench/deploy.py
 	python bench/module_cache.py
+	python bench/load_cost.py
 
 clean: ## Tear down every local farm of this checkout
 	@for d in .farm/local/*/; do [ -d "$$d" ] && farm local down -f $$(basename $$d) || true; done
