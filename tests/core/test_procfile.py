@@ -261,6 +261,8 @@ def test_a_sidekiq_type_reads_its_config_file_as_sidekiq_does():
         "config/sidekiq.yml.erb",
         "config/erb_everywhere.yml",
     ]
+    # A line that gives every setting and names no file leaves nothing to read.
+    assert procfile.sidekiq_config_paths(procfile.parse("web: x\nworker: sidekiq -q a -c 1 -t 5\n")) == []
     files = {
         "config/workers.yml": SIDEKIQ_YML,
         "config/sidekiq.yml": None,

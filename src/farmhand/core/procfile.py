@@ -226,17 +226,24 @@ def _app_path(value: str, where: str) -> str:
     return path
 
 
+def _config_candidates(process: ProcessType) -> list[str]:
+    """The files a Sidekiq type's settings may come from, in the order Sidekiq looks: its -C (which
+    must be there), else the files Sidekiq 6 reads by itself, when the line leaves a setting to them."""
+    config = process.sidekiq.get("config")
+    if config:
+        return [config]
+    if all(process.sidekiq.get(key) for key in _SIDEKIQ_SETTINGS):
+        return []
+    return list(SIDEKIQ_CONFIG_DEFAULTS)
+
+
 def sidekiq_config_paths(procfile: Procfile) -> list[str]:
-    """The app's files its Sidekiq types may read settings from, in the order Sidekiq looks: each
-    type's -C, else the files Sidekiq 6 reads by itself (SIDEKIQ_CONFIG_DEFAULTS). Once each."""
+    """The app's files its Sidekiq types may read settings from (each type's _config_candidates),
+    once each: what a deploy reads from the commit and a worker host from the live release."""
     paths: list[str] = []
     for process in procfile.types.values():
-        if process.kind != "sidekiq":
-            continue
-        config = process.sidekiq.get("config")
-        for path in [config] if config else SIDEKIQ_CONFIG_DEFAULTS:
-            if path not in paths:
-                paths.append(path)
+        if process.kind == "sidekiq":
+            paths.extend(p for p in _config_candidates(process) if p not in paths)
     return paths
 
 
@@ -255,15 +262,10 @@ def with_sidekiq_configs(
             continue
         options = dict(process.sidekiq)
         where = f"{FILE} line {process.line} ({name})"
-        config = options.get("config")
-        if config:
-            path, text = config, files.get(config)
-            if text is None:
-                raise ProcfileError(f"{where}: sidekiq -C {config}: the app has no such file")
-        else:
-            path, text = next(
-                ((p, files[p]) for p in SIDEKIQ_CONFIG_DEFAULTS if files.get(p) is not None), ("", None)
-            )
+        present = [(p, files[p]) for p in _config_candidates(process) if files.get(p) is not None]
+        path, text = present[0] if present else ("", None)
+        if options.get("config") and text is None:
+            raise ProcfileError(f"{where}: sidekiq -C {options['config']}: the app has no such file")
         missing = [key for key in _SIDEKIQ_SETTINGS if not options.get(key)]
         if text is not None and missing:
             settings = _sidekiq_file(path, text, rails_env, missing, where)
