@@ -5,8 +5,9 @@ The tests read the app through the load balancer while they deploy, restart and 
 (tests/test_local_farm.py: LOAD_CONNECTIONS wrk connections, each waiting LOAD_PACE_MS between
 reads), so that every switch happens with requests in flight. That load runs as long as the step
 does, on the two cores the whole suite shares. For each setting, alternating over the rounds, this
-reads the CPU the farm's containers use (their cgroups' cpuacct) for SECONDS with the load on, and
-for SECONDS idle, and prints the reads a second, the CPU a second (cores), and the CPU per read.
+reads the CPU the farm's containers use (their cgroups, as bench/local_image.py reads them) for
+SECONDS with the load on, and for SECONDS idle, and prints the reads a second, the CPU a second
+(cores), and the CPU per read.
 
     python bench/load_cost.py [--farm demo] [--seconds 30] [--rounds 2] [--settings 8x100 4x100]
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,59 +26,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from local_image import containers_cpu  # noqa: E402  (bench/, this script's directory)
+
 from farmhand.core.local.farm import LocalFarm  # noqa: E402
 from farmhand.core.local.load import Load  # noqa: E402
 from farmhand.core.project import Project  # noqa: E402
 
-CGROUP_FS = Path("/sys/fs/cgroup")
 
-
-def usage_files(local: LocalFarm) -> list[Path]:
-    """Each of the farm's containers' CPU counter (cgroup v1 cpuacct.usage, or v2 cpu.stat)."""
-    files = []
-    for host in local.hosts():
-        container_id = subprocess.run(
-            ["podman", "inspect", "--format", "{{.Id}}", host.container],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        found = [p for p in CGROUP_FS.rglob(f"*{container_id}*") if p.is_dir()]
-        counters = [d / "cpuacct.usage" for d in found if (d / "cpuacct.usage").exists()] or [
-            d / "cpu.stat" for d in found if (d / "cpu.stat").exists()
-        ]
-        if not counters:
-            sys.exit(f"no CPU counter for {host.container} under {CGROUP_FS}")
-        files.append(counters[0])
-    return files
-
-
-def cpu_seconds(files: list[Path]) -> float:
-    total = 0.0
-    for path in files:
-        text = path.read_text()
-        if path.name == "cpuacct.usage":
-            total += int(text) / 1e9
-        else:
-            total += int(dict(line.split() for line in text.splitlines())["usage_usec"]) / 1e6
-    return total
-
-
-def measure(
-    files: list[Path], url: str, seconds: float, setting: tuple[int, int] | None
-) -> tuple[float, int]:
+def measure(farm: str, url: str, seconds: float, setting: tuple[int, int] | None) -> tuple[float, int]:
     """CPU seconds of the farm's containers over SECONDS (with the load SETTING on, or idle), and reads."""
-    before = cpu_seconds(files)
+    before = containers_cpu(farm)
     if setting is None:
         time.sleep(seconds)
-        return cpu_seconds(files) - before, 0
+        return containers_cpu(farm) - before, 0
     connections, pace_ms = setting
     with Load(url, connections=connections, pace_ms=pace_ms) as load:
         time.sleep(max(seconds - 2, 1))  # Load waits a second on entry and on exit
     assert load.result is not None
     if load.result.failed:
         sys.exit(f"{load.result.failed} requests failed: the farm is not serving\n{load.result.output}")
-    return cpu_seconds(files) - before, load.result.requests
+    return containers_cpu(farm) - before, load.result.requests
 
 
 def setting_of(text: str) -> tuple[int, int]:
@@ -101,12 +68,11 @@ def main() -> None:
     if not urls:
         sys.exit(f"no local farm {args.farm!r} with a load balancer here: bring one up first")
     url = f"{urls[0]}/books"
-    files = usage_files(local)
     settings: list[tuple[int, int] | None] = [None, *args.settings]
     runs: dict[tuple[int, int] | None, list[tuple[float, int]]] = {s: [] for s in settings}
     for _ in range(args.rounds):
         for setting in settings:
-            runs[setting].append(measure(files, url, args.seconds, setting))
+            runs[setting].append(measure(args.farm, url, args.seconds, setting))
 
     span = f"{args.seconds:.0f} s, {args.rounds} rounds, medians"
     print(f"Local farm {args.farm!r}: its containers' CPU over {span}")
