@@ -107,7 +107,8 @@ def test_aws_ec2_inventory_groups_by_farm_and_role(local_farm):
     graph = run("ansible-inventory", "-i", "inventory/aws_ec2.yml", "--list", "--flush-cache", env=env)
     assert graph.returncode == 0, graph.stderr
     inventory = untag(json.loads(graph.stdout))
-    farm_hosts = set(inventory["farm_ci"]["hosts"])
+    assert f"farm_{FARM}" in inventory, graph.stderr
+    farm_hosts = set(inventory[f"farm_{FARM}"]["hosts"])
     assert farm_hosts == set(HOSTS)
 
     def in_farm(group: str) -> list[str]:  # other local farms of this checkout share moto

@@ -91,6 +91,47 @@ def test_down_removes_the_farms_containers_network_and_state_and_no_other_farms(
     assert (other / "farm.json").exists() and (facts / "other-web-1").exists()
 
 
+def record_moto(project: Path, pid: int, port: int) -> Path:
+    """`.farm/moto/` as `farm local up` leaves it: the server's pid and port."""
+    moto = project / ".farm" / "moto"
+    moto.mkdir(parents=True, exist_ok=True)
+    (moto / "pid").write_text(str(pid))
+    (moto / "port").write_text(str(port))
+    return moto
+
+
+def alive(pid: int) -> bool:
+    return subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout[
+        :1
+    ] not in ("", "Z")
+
+
+def test_down_stops_moto_with_the_last_farm_only(local_env, running_moto):
+    env, project, _ = local_env
+    pid, port = running_moto
+    moto = record_moto(project, pid, port)
+
+    # A farm that is not here (a test run's leftover check) changes nothing, even with no farm
+    # recorded yet: another farm's `up` may have just started moto for itself.
+    nothing = farm("local", "down", "-f", "absent", env=env)
+    assert_ok(nothing)
+    assert "nothing to remove" in nothing.stdout
+    assert "Stopped moto" not in nothing.stdout and alive(pid)
+
+    write_state(project, "demo", WEB)
+    write_state(project, "other", {**WEB, "name": "other-web-1", "container": "farmhand-other-web-1"})
+
+    first = farm("local", "down", "-f", "demo", env=env)
+    assert_ok(first)
+    assert "Stopped moto" not in first.stdout and alive(pid)
+    assert (moto / "pid").exists()
+
+    last = farm("local", "down", "-f", "other", env=env)
+    assert_ok(last)
+    assert "Stopped moto (no local farm left)" in last.stdout
+    assert not alive(pid) and not (moto / "pid").exists()
+
+
 def test_env_prints_exports_that_point_at_the_local_farms_moto(local_env, running_moto):
     env, project, _ = local_env
     write_state(project, "demo", WEB)

@@ -174,3 +174,17 @@ def test_a_local_farms_shape_may_hold_vault_values(tmp_path):
         },
     )
     assert Project(project).farm_var("lf", "farmhand_local_shape") == {"web": 1, "db,worker,cron": 1}
+
+
+def test_an_inventory_that_cannot_list_the_instances_is_an_error_naming_the_plugins_reason(aws_env, tmp_path):
+    """Not a farm without hosts: the aws_ec2 plugin's own reason, in one line."""
+    from farmhand.core.errors import FarmError
+    from farmhand.core.variables import Ansible
+
+    project = Project(make_project(tmp_path / "project", {}))
+    env = {**aws_env, "AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_MAX_ATTEMPTS": "1"}
+    with pytest.raises(FarmError) as failed:
+        Ansible(project, env=env, refresh=True)
+    message = str(failed.value)
+    assert message.startswith(f"Ansible cannot load {project.inventory}: Failed to describe instances:")
+    assert "Could not connect to the endpoint URL" in message and "\n" not in message

@@ -85,6 +85,15 @@ def _in_project(root: Path, env: Mapping[str, str] | None, quiet: bool = False) 
                 os.environ.update(saved_env)
 
 
+def _plugin_failure(output: str) -> str:
+    """The reason the first inventory plugin tried gave in Ansible's warnings, if it failed."""
+    for line in output.splitlines():
+        _, found, why = line.partition("Failed to parse inventory with ")
+        if found and "plugin: " in why:
+            return why.split("plugin: ", 1)[1].strip()
+    return ""
+
+
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else ""
@@ -151,7 +160,8 @@ class Ansible:
             if parse and not self.inventory.list_hosts("all") and "fail" in out.getvalue().lower():
                 # The plugin could not list the instances (AWS unreachable, no credentials): Ansible
                 # only warns, and an empty inventory would read as a farm without hosts.
-                raise FarmError(f"ansible-inventory failed: {_last_line(out.getvalue())}")
+                why = _plugin_failure(out.getvalue()) or _last_line(out.getvalue())
+                raise FarmError(f"Ansible cannot load {project.inventory}: {why}")
             self.variables = VariableManager(loader=self.loader, inventory=self.inventory)
         self._cache: dict[str, dict[str, Any]] = {}
 

@@ -497,10 +497,14 @@ class LocalFarm:
             (facts / host.name).unlink(missing_ok=True)
         shutil.rmtree(self.dir, ignore_errors=True)
         self.flush_inventory_cache()
-        if not any(d.is_dir() for d in (self.project.state_dir / "local").glob("*")):
-            self.moto.stop()
+        # Only a down that removed a farm may stop moto: the leftover check of a farm that is not
+        # here (a test run's first step) must not pull the API from a farm coming up beside it.
+        if had_any and self.moto.stop_if_unused(self._any_farm_here):
             say("Stopped moto (no local farm left)")
         return had_any
+
+    def _any_farm_here(self) -> bool:
+        return any(d.is_dir() for d in (self.project.state_dir / "local").glob("*"))
 
     def flush_inventory_cache(self) -> None:
         shutil.rmtree(self.project.state_dir / "cache" / "inventory-local", ignore_errors=True)

@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from farmhand.core.errors import FarmError
@@ -61,8 +61,9 @@ class MotoServer:
             return False
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Hold `<state>/moto/lock`: two `farm local up` at once (two farms) start one server."""
+    def locked(self) -> Iterator[None]:
+        """Hold `<state>/moto/lock`: two `farm local up` at once (two farms) start one server, and
+        a `farm local down` decides to stop it while no `up` can be starting to use it."""
         self.dir.mkdir(parents=True, exist_ok=True)
         with (self.dir / "lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -70,7 +71,7 @@ class MotoServer:
 
     def ensure(self, timeout: float = 30.0) -> str:
         """Start the server unless it runs already; return its endpoint URL."""
-        with self._locked():
+        with self.locked():
             return self._ensure(timeout)
 
     def _ensure(self, timeout: float) -> str:
@@ -120,3 +121,13 @@ class MotoServer:
 
     def stop(self) -> None:
         terminate(self.pidfile)
+
+    def stop_if_unused(self, in_use: Callable[[], bool]) -> bool:
+        """Stop the server unless IN_USE() says a farm needs it, asked and acted on under the lock
+        (a `farm local up` of another farm, which records its farm before `ensure`, cannot slip
+        between); True if it stopped."""
+        with self.locked():
+            if in_use():
+                return False
+            self.stop()
+            return True
