@@ -150,6 +150,10 @@ def test_env_prints_exports_that_point_at_the_local_farms_moto(local_env, runnin
     assert exports["AWS_ACCESS_KEY_ID"] == exports["AWS_SECRET_ACCESS_KEY"] == "farmhand-local"
     assert exports["ANSIBLE_PRIVATE_KEY_FILE"] == str(project / ".farm" / "local" / "demo" / "id_ed25519")
     assert exports["FARMHAND_FARM"] == "demo"
+    # Each farm's inventory cache is its own: another farm's `up` flushing its cache leaves it be.
+    assert exports["ANSIBLE_INVENTORY_CACHE_CONNECTION"] == str(
+        project / ".farm" / "cache" / "inventory-local" / "demo"
+    )
     # What the shell gets from eval: the same values, the developer's AWS profile gone.
     shell = subprocess.run(
         [
@@ -183,3 +187,21 @@ def test_up_without_podman_stops_before_changing_anything(local_env):
     assert_one_line_error(proc, "podman is not installed: run `make deps` (as root) to install it")
     assert not (project / ".farm" / "local").exists()
     assert not (project / ".farm" / "moto").exists()
+
+
+def test_flushing_a_farms_inventory_cache_keeps_its_directory_and_other_farms_caches(tmp_path):
+    """Ansible fails to load the inventory (and lists no hosts) when the cache directory vanishes
+    or appears under it: a flush empties the farm's directory, and only that one."""
+    from farmhand.core.local.farm import LocalFarm
+    from farmhand.core.project import Project
+
+    project = Project(make_project(tmp_path / "project", {}))
+    demo, other = LocalFarm(project, "demo"), LocalFarm(project, "other")
+    for local in (demo, other):
+        local.inventory_cache.mkdir(parents=True)
+        (local.inventory_cache / "aws_ec2_x").write_text("{}")
+
+    demo.flush_inventory_cache()
+
+    assert demo.inventory_cache.is_dir() and not list(demo.inventory_cache.iterdir())
+    assert (other.inventory_cache / "aws_ec2_x").read_text() == "{}"

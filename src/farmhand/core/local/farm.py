@@ -134,7 +134,7 @@ class LocalFarm:
             "AWS_DEFAULT_REGION": region,
             "ANSIBLE_PRIVATE_KEY_FILE": str(self.key),
             "ANSIBLE_SSH_COMMON_ARGS": f"-o UserKnownHostsFile={self.known_hosts}",
-            "ANSIBLE_INVENTORY_CACHE_CONNECTION": str(self.project.state_dir / "cache" / "inventory-local"),
+            "ANSIBLE_INVENTORY_CACHE_CONNECTION": str(self.inventory_cache),
             "FARMHAND_FARM": self.farm,
         }
 
@@ -496,7 +496,7 @@ class LocalFarm:
         for host in self.hosts():
             (facts / host.name).unlink(missing_ok=True)
         shutil.rmtree(self.dir, ignore_errors=True)
-        self.flush_inventory_cache()
+        shutil.rmtree(self.inventory_cache, ignore_errors=True)
         # Only a down that removed a farm may stop moto: the leftover check of a farm that is not
         # here (a test run's first step) must not pull the API from a farm coming up beside it.
         if had_any and self.moto.stop_if_unused(self._any_farm_here):
@@ -506,5 +506,15 @@ class LocalFarm:
     def _any_farm_here(self) -> bool:
         return any(d.is_dir() for d in (self.project.state_dir / "local").glob("*"))
 
+    @property
+    def inventory_cache(self) -> Path:
+        """The inventory cache of this farm's commands: a directory of its own, which commands of
+        other farms (another `farm local up` flushing its own) leave alone."""
+        return self.project.state_dir / "cache" / "inventory-local" / self.farm
+
     def flush_inventory_cache(self) -> None:
-        shutil.rmtree(self.project.state_dir / "cache" / "inventory-local", ignore_errors=True)
+        """Forget the cached instance list, keeping the directory: Ansible fails to load the
+        inventory if its cache directory vanishes while it reads it, or appears as it creates it."""
+        self.inventory_cache.mkdir(parents=True, exist_ok=True)
+        for cached in self.inventory_cache.iterdir():
+            cached.unlink(missing_ok=True)
