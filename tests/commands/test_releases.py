@@ -82,6 +82,89 @@ def test_a_failed_deploy_is_recorded_and_names_host_and_step(aws_env, farms, tmp
     assert (stored["status"], stored["detail"]) == ("failed", "failed on demo-web-2 (Build the release)")
 
 
+def failed_after_the_switch(put_back_ok: bool) -> str:
+    """A stand-in deploy.yml whose first run fails restarting a web host after the switch reached
+    both web hosts (deploy.yml's set_stats), and whose second run (the put-back) succeeds or fails."""
+    failed = ran(
+        {"demo-web-1": counts(changed=3, failed=1), "demo-web-2": counts(changed=2)},
+        failed_task("demo-web-1", "Wait until the release answers its health check", "rails_unicorn"),
+    ).replace(
+        '"stats": {',
+        '"custom": {"_run": {"farmhand_switch_reached": ["demo-web-2", "demo-web-1"]}}, "stats": {',
+    )
+    second = (
+        OK_RECAP
+        if put_back_ok
+        else ran(
+            {"demo-web-1": counts(failed=1)},
+            failed_task("demo-web-1", "Restart Unicorn onto the current release"),
+        )
+        + "exit 2\n"
+    )
+    return f'if [ ! -e "$0.ran" ]; then\n: > "$0.ran"\n{failed}exit 2\nfi\n{second}'
+
+
+@pytest.mark.parametrize("put_back_ok", [True, False], ids=["put-back", "put-back-fails"])
+def test_a_deploy_that_fails_after_the_switch_puts_every_host_back_on_the_running_release(
+    aws_env, farms, tmp_path, put_back_ok
+):
+    sha = head_of_sample_app()
+    from farmhand.core import releases  # the CLI's own records, written as a deploy writes them
+
+    ssm = ssm_client(aws_env["AWS_ENDPOINT_URL"])
+    made = releases.create(ssm, "demo", sha, "Deploy 1", app="bookshelf")
+    releases.finish(ssm, "demo", made, "succeeded")
+    body = failed_after_the_switch(put_back_ok)
+    path, calls = fake_playbook(tmp_path, body)
+    env = {**aws_env, "PATH": path}
+
+    proc = farm("deploy", "-f", "demo", "--force", env=env)
+
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    where = "demo-web-1 (Wait until the release answers its health check)"
+    if put_back_ok:
+        expected = f"farm: error: v2 failed on {where}; every host is back on v1"
+    else:
+        expected = (
+            f"farm: error: v2 failed on {where}, and putting the hosts back on v1 failed on demo-web-1 "
+            "(Restart Unicorn onto the current release): `farm ps -f demo` shows what each host runs"
+        )
+    assert proc.stderr.strip().splitlines() == [expected], proc.stdout
+    assert "v2 failed after the switch began: putting every host back on v1" in proc.stdout
+    # Twice deploy.yml on the farm: v2, then v1 as `ps:scale` ships it (no release phase, no record).
+    runs = calls.read_text().splitlines()
+    assert [r.split()[:3] for r in runs] == [["playbooks/deploy.yml", "--limit", "farm_demo"]] * 2
+    shipped = [
+        json.loads(line)["farmhand_release"]
+        for line in calls.with_suffix(".log.json").read_text().split("\n")
+        if line
+    ]
+    assert [(r["label"], r["name"], r["release_phase"]) for r in shipped] == [
+        ("v2", f"2-{sha[:7]}", True),
+        ("v1", f"1-{sha[:7]}", False),
+    ]
+    rows = json.loads(farm("releases", "-f", "demo", "--json", env=env).stdout)["releases"]
+    assert [(r["version"], r["status"], r["current"]) for r in rows] == [
+        (2, "failed", False),
+        (1, "succeeded", True),
+    ]
+
+
+def test_a_deploy_that_fails_before_the_switch_runs_nothing_more(aws_env, farms, tmp_path):
+    sha = head_of_sample_app()
+    from farmhand.core import releases
+
+    ssm = ssm_client(aws_env["AWS_ENDPOINT_URL"])
+    releases.finish(ssm, "demo", releases.create(ssm, "demo", sha, "Deploy 1", app="bookshelf"), "succeeded")
+    path, calls = fake_playbook(tmp_path, FAILED_BUILD)
+    proc = farm("deploy", "-f", "demo", "--force", env={**aws_env, "PATH": path})
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "farm: error: v2 failed on demo-web-2 (Build the release); `farm releases -f demo` shows what runs"
+    ]
+    assert len(calls.read_text().splitlines()) == 1
+
+
 def test_rollback_defaults_to_the_release_before_the_current_one(aws_env, farms, tmp_path):
     sha = head_of_sample_app()
     ssm = ssm_client(aws_env["AWS_ENDPOINT_URL"])

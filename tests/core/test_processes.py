@@ -42,6 +42,17 @@ def test_a_host_counts_only_the_apps_processes():
 def test_the_probe_carries_the_tally_it_runs_on_the_host():
     compile(processes.PROBE, "probe", "exec")  # a whole script: the tally's source, then its use
     assert "def tally(" in processes.PROBE and "sys.argv[1], sys.argv[2]" in processes.PROBE
+    assert "def live_release(" in processes.PROBE and "live_release(root)" in processes.PROBE
+
+
+def test_a_host_says_which_release_current_points_at(tmp_path):
+    root = tmp_path / "srv" / "noticeboard"
+    assert processes.live_release(str(root)) == ""  # nothing deployed yet
+    release = root / "releases" / "3-0a1b2c3"
+    release.mkdir(parents=True)
+    (release / "RELEASE").write_text("v3\n")
+    (root / "current").symlink_to(release)
+    assert processes.live_release(str(root)) == "v3"
 
 
 def test_ps_sums_each_process_type_over_the_worker_hosts():

@@ -105,15 +105,16 @@ def _print_processes(found: Sequence[processes.HostProcesses]) -> None:
     for item in found:
         if item.error:
             out.print(f"  {item.host.name}: processes unknown ({item.error})", markup=False)
-        elif "worker" in item.host.roles:
+            continue
+        parts = [item.release or "no release"]
+        if "web" in item.host.roles:
+            parts.append(f"{item.unicorn_workers} Unicorn workers")
+        if "worker" in item.host.roles:
             quiet = sum(1 for p in item.sidekiq if p["quiet"])
-            out.print(
-                f"  {item.host.name}: {len(item.sidekiq)} Sidekiq processes"
-                + (f" ({quiet} quiet)" if quiet else "")
-                + f", {item.sidekiq_busy} of {item.sidekiq_threads} busy"
-                + "".join(f", {count} {name}" for name, count in item.services.items()),
-                markup=False,
-            )
+            parts.append(f"{len(item.sidekiq)} Sidekiq processes" + (f" ({quiet} quiet)" if quiet else ""))
+            parts.append(f"{item.sidekiq_busy} of {item.sidekiq_threads} busy")
+            parts += [f"{count} {name}" for name, count in item.services.items()]
+        out.print(f"  {item.host.name}: {', '.join(parts)}", markup=False)
     out.print("", markup=False)
 
 

@@ -5,20 +5,50 @@ from __future__ import annotations
 import click
 
 from farmhand.commands import _playbooks
-from farmhand.commands._options import farm_option, json_option
+from farmhand.commands._options import fail, farm_option, json_option
 from farmhand.commands._output import info, out, show, step, table
 from farmhand.core import app, deploy
+from farmhand.core.errors import FarmError
+from farmhand.core.releases import Release
+from farmhand.core.runner import describe_failures, limit_for
 from farmhand.core.target import Target, resolve
 
 
-def _run_release(target: Target, plan: deploy.Plan) -> None:
+def _run_release(target: Target, plan: deploy.Plan, repo: str | None) -> None:
     hosts = {h.name for h in target.hosts if set(h.roles) & set(target.project.app_roles)}
     step(f"{plan.description} to {target.farm} ({len(hosts)} app hosts)")
+    running = deploy.current_release(deploy.release_history(target))
     release, extra_vars = deploy.start(target, plan, say=info)
-    _playbooks.release_or_exit(target, "deploy.yml", release, extra_vars)
+    result = _playbooks.run(target, "deploy.yml", limit_for(target.farm), extra_vars=extra_vars)
+    try:
+        deploy.finish(target, release, result)
+    except deploy.DeployFailed as exc:
+        raise fail(_put_back(target, release, running, exc, repo)) from None
     step(f"Released {release.label} ({plan.sha[:7]}) to {target.farm}")
     for url in app.app_urls(target):
         info(f"The app answers at {url}")
+
+
+def _put_back(
+    target: Target, release: Release, running: Release | None, failed: deploy.DeployFailed, repo: str | None
+) -> str:
+    """The failed deploy's one line, once every host is back on RUNNING if the switch of `current`
+    had begun (hosts on the new release, one of them maybe out of the load balancer): deploy.yml
+    again with the running release, as `ps:scale` ships it (no release phase, no new release)."""
+    if not failed.switched or running is None:
+        return str(failed)
+    step(f"{release.label} failed after the switch began: putting every host back on {running.label}")
+    try:
+        extra_vars = deploy.ship_vars(target, running, repo)
+    except FarmError as why:
+        return f"{release.label} failed on {failed.where}, and {running.label} cannot be put back: {why}"
+    back = _playbooks.run(target, "deploy.yml", limit_for(target.farm), extra_vars=extra_vars)
+    if back.ok:
+        return f"{release.label} failed on {failed.where}; every host is back on {running.label}"
+    return (
+        f"{release.label} failed on {failed.where}, and putting the hosts back on {running.label} failed on "
+        f"{describe_failures(back)}: `farm ps -f {target.farm}` shows what each host runs"
+    )
 
 
 @click.command("deploy")
@@ -33,7 +63,8 @@ def deploy_cmd(farm: str | None, ref: str, repo: str | None, force: bool) -> Non
     checked first (its types against the farm's hosts and farmhand_formation). The
     release phase (the Procfile's `release`, else the migrations) runs once, before
     the switch; web hosts restart one at a time without dropping a request. A failed
-    build or release phase leaves the running release as it was.
+    build or release phase leaves the running release as it was; a step that fails
+    after the switch began puts every host back on the running release.
 
     \b
     Example:
@@ -48,7 +79,7 @@ def deploy_cmd(farm: str | None, ref: str, repo: str | None, force: bool) -> Non
         info(f"{target.farm} already runs {plan.sha[:7]} as {current.label}: nothing to deploy")
         info("(--force deploys it again)")
         return
-    _run_release(target, plan)
+    _run_release(target, plan, repo)
 
 
 @click.command("releases")
@@ -115,7 +146,7 @@ def rollback_cmd(farm: str | None, release: str | None, repo: str | None) -> Non
     """
     target = resolve(farm)
     history = deploy.release_history(target)
-    _run_release(target, deploy.plan_rollback(target, history, release, repo))
+    _run_release(target, deploy.plan_rollback(target, history, release, repo), repo)
 
 
 COMMANDS = (deploy_cmd, releases_cmd, rollback_cmd)

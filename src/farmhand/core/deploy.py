@@ -10,7 +10,7 @@ variables and turns the outcome into one clear line.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,20 @@ from farmhand.core.target import Target
 Say = Callable[[str], None]
 
 
+# What deploy.yml's switch play hands over (set_stats): the hosts whose `current` it reached.
+SWITCH_REACHED = "farmhand_switch_reached"
+
+
 class DeployFailed(Exception):
-    """The playbook failed: the release is recorded as failed; exit code 1."""
+    """The playbook failed: the release is recorded as failed; exit code 1. SWITCHED: the hosts the
+    switch of `current` reached before it failed (none: every host still runs what it ran)."""
 
     exit_code = 1
+
+    def __init__(self, message: str, where: str = "", switched: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.where = where
+        self.switched = sorted(switched)
 
 
 @dataclass
@@ -248,7 +258,11 @@ def finish(target: Target, release: Release, result: PlaybookResult) -> Release:
         return release
     where = describe_failures(result)
     releases.finish(ssm, target.farm, release, "failed", f"failed on {where}")
-    raise DeployFailed(f"{release.label} failed on {where}; `farm releases -f {target.farm}` shows what runs")
+    raise DeployFailed(
+        f"{release.label} failed on {where}; `farm releases -f {target.farm}` shows what runs",
+        where,
+        [str(h) for h in result.custom.get(SWITCH_REACHED) or []],
+    )
 
 
 # -- shipping the running release to new hosts (`farm ps:scale`) ---------------------------------

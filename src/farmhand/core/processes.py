@@ -44,11 +44,23 @@ def tally(titles: list[str], units: list[str], app: str, root: str) -> dict[str,
     return {"unicorn_workers": unicorn, "sidekiq": sidekiq, "services": services}
 
 
+def live_release(root: str) -> str:
+    """The name (vN) of the release the app's `current` (under ROOT) points at, from the RELEASE
+    file the build writes; "" if there is none. Runs on the host too: PROBE carries its source."""
+    try:
+        with open(f"{root}/current/RELEASE", encoding="utf-8") as release:
+            return release.read().strip()
+    except OSError:
+        return ""
+
+
 # Run by python3 on the host (as root, through sudo) with the app's name and root as arguments:
-# process titles from /proc, the running units of the app's process types, the queue figures.
+# process titles from /proc, the running units of the app's process types, the queue figures, the
+# release `current` points at.
 PROBE = (
     "from typing import Any\n"
     + inspect.getsource(tally)
+    + inspect.getsource(live_release)
     + r"""
 import json, os, subprocess, sys
 STATS = "/usr/local/bin/farmhand-sidekiq-stats"
@@ -72,7 +84,7 @@ if os.access(STATS, os.X_OK):
     p = subprocess.run([STATS], capture_output=True, text=True, timeout=20)
     if p.returncode == 0:
         stats = json.loads(p.stdout)
-print(json.dumps({**found, "stats": stats}))
+print(json.dumps({**found, "stats": stats, "release": live_release(root)}))
 """
 )
 
@@ -88,6 +100,9 @@ class HostProcesses:
     error: str = ""
     # The app's other process types (Procfile): running instances per type.
     services: dict[str, int] = field(default_factory=dict)
+    # The release (vN) the host's `current` points at ("" if none): after a failed deploy, which
+    # host runs what.
+    release: str = ""
 
     @property
     def sidekiq_busy(self) -> int:
@@ -102,6 +117,7 @@ class HostProcesses:
         if self.error:
             data["error"] = self.error
             return data
+        data["release"] = self.release or None
         if "web" in self.host.roles:
             data["unicorn_workers"] = self.unicorn_workers
         if "worker" in self.host.roles:
@@ -143,6 +159,7 @@ def probe(target: Target, host: Host, app: tuple[str, str]) -> HostProcesses:
         list(data["sidekiq"]),
         data.get("stats"),
         services={str(k): int(v) for k, v in data.get("services", {}).items()},
+        release=str(data.get("release") or ""),
     )
 
 
