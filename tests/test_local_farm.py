@@ -34,6 +34,7 @@ from farmlib import (
     podman_json,
     run,
     summary_table,
+    wait_for,
 )
 
 from farmhand.core import runner
@@ -287,11 +288,17 @@ def test_a_failed_build_leaves_the_running_release_untouched(local_farm, app_rep
     assert version_on_each_web_host() == {("v2", app_repo["v2"])}
     current = run("podman", "exec", "farmhand-ci-web-1", "readlink", "/srv/bookshelf/current").stdout
     assert current.strip().endswith(f"/2-{app_repo['v2'][:7]}")
-    # `farm ps` says which release each app host's `current` points at (read on the host).
-    probed = json.loads(farm("ps", "-f", FARM, "--json").stdout)["processes"]["by_host"]
-    assert {p["host"]: p["release"] for p in probed} == dict.fromkeys(
-        ["ci-web-1", "ci-web-2", "ci-db-worker-cron-1"], "v2"
-    )
+    # `farm ps` says which release each app host's `current` points at (read on the host; a host
+    # too busy to answer one probe in time is asked again).
+    expected = dict.fromkeys(["ci-web-1", "ci-web-2", "ci-db-worker-cron-1"], "v2")
+    seen: dict[str, str] = {}
+
+    def releases_on_hosts() -> bool:
+        probed = json.loads(farm("ps", "-f", FARM, "--json").stdout)["processes"]["by_host"]
+        seen.update({p["host"]: p.get("release") or p.get("error", "") for p in probed})
+        return seen == expected
+
+    wait_for(releases_on_hosts, 120, lambda: f"farm ps says {seen}", every=5)
     rows = release_rows()
     assert (rows[0]["version"], rows[0]["status"]) == (3, "failed")
     assert [r["version"] for r in rows if r["current"]] == [2]
