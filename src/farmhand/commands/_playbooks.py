@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +46,21 @@ def playbook_or_exit(target: Target, playbook: str, limit: str, *extra: str, hin
 
 
 def release_or_exit(
-    target: Target, playbook: str, release: Release, extra_vars: dict[str, Any], hint: str = ""
+    target: Target,
+    playbook: str,
+    release: Release,
+    extra_vars: dict[str, Any],
+    hint: str = "",
+    recover: Callable[[deploy.DeployFailed], str] | None = None,
 ) -> None:
     """Run PLAYBOOK on the farm with the variables `deploy.start*` gave for RELEASE, and record how
-    it ended; if it failed, stop with the release's failure and HINT (exit 1)."""
+    it ended; if it failed, stop with the release's failure and HINT (exit 1), or with the line
+    RECOVER gives once it has done what it does about the failure."""
     result = run(target, playbook, limit_for(target.farm), extra_vars=extra_vars)
     try:
         deploy.finish(target, release, result)
     except deploy.DeployFailed as exc:
-        raise fail(f"{exc}{hint}") from None
+        raise fail(recover(exc) if recover is not None else f"{exc}{hint}") from None
 
 
 def hosts_limit(names: Sequence[str]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from farmhand.commands import _playbooks
-from farmhand.commands._options import fail, farm_option, json_option
+from farmhand.commands._options import farm_option, json_option
 from farmhand.commands._output import info, out, show, step, table
 from farmhand.core import app, deploy
 from farmhand.core.errors import FarmError
@@ -14,16 +14,19 @@ from farmhand.core.runner import describe_failures, limit_for
 from farmhand.core.target import Target, resolve
 
 
-def _run_release(target: Target, plan: deploy.Plan, repo: str | None) -> None:
+def _run_release(target: Target, plan: deploy.Plan, running: Release | None, repo: str | None) -> None:
+    """Ship PLAN as a new release; RUNNING (the farm's current release) is what a failure after the
+    switch puts back."""
     hosts = {h.name for h in target.hosts if set(h.roles) & set(target.project.app_roles)}
     step(f"{plan.description} to {target.farm} ({len(hosts)} app hosts)")
-    running = deploy.current_release(deploy.release_history(target))
     release, extra_vars = deploy.start(target, plan, say=info)
-    result = _playbooks.run(target, "deploy.yml", limit_for(target.farm), extra_vars=extra_vars)
-    try:
-        deploy.finish(target, release, result)
-    except deploy.DeployFailed as exc:
-        raise fail(_put_back(target, release, running, exc, repo)) from None
+    _playbooks.release_or_exit(
+        target,
+        "deploy.yml",
+        release,
+        extra_vars,
+        recover=lambda failed: _put_back(target, release, running, failed, repo),
+    )
     step(f"Released {release.label} ({plan.sha[:7]}) to {target.farm}")
     for url in app.app_urls(target):
         info(f"The app answers at {url}")
@@ -79,7 +82,7 @@ def deploy_cmd(farm: str | None, ref: str, repo: str | None, force: bool) -> Non
         info(f"{target.farm} already runs {plan.sha[:7]} as {current.label}: nothing to deploy")
         info("(--force deploys it again)")
         return
-    _run_release(target, plan, repo)
+    _run_release(target, plan, current, repo)
 
 
 @click.command("releases")
@@ -146,7 +149,8 @@ def rollback_cmd(farm: str | None, release: str | None, repo: str | None) -> Non
     """
     target = resolve(farm)
     history = deploy.release_history(target)
-    _run_release(target, deploy.plan_rollback(target, history, release, repo), repo)
+    plan = deploy.plan_rollback(target, history, release, repo)
+    _run_release(target, plan, deploy.current_release(history), repo)
 
 
 COMMANDS = (deploy_cmd, releases_cmd, rollback_cmd)
