@@ -374,14 +374,20 @@ def failed_task(host: str, task: str, role: str | None = None) -> dict[str, Any]
     }
 
 
-def ran(stats: Mapping[str, Mapping[str, int]], *events: Mapping[str, Any]) -> str:
+def ran(
+    stats: Mapping[str, Mapping[str, int]],
+    *events: Mapping[str, Any],
+    custom: Mapping[str, Any] | None = None,
+) -> str:
     """Shell lines for a stand-in ansible-playbook: the PLAY RECAP it prints, and what the callback
-    records of the same run (its start, EVENTS, each host's counts)."""
+    records of the same run (its start, EVENTS, each host's counts, and CUSTOM: what the playbook
+    handed over with set_stats)."""
     lines = ["echo 'PLAY RECAP *****'\n"]
     for host, c in stats.items():
         text = " ".join(f"{k}={v}" for k, v in c.items())
         lines.append(f"echo '{host} : {text}'\n")
-    return "".join(lines) + recorded({"event": "start"}, *events, {"event": "end", "stats": stats})
+    end = {"event": "end", "stats": stats, **({"custom": {"_run": dict(custom)}} if custom else {})}
+    return "".join(lines) + recorded({"event": "start"}, *events, end)
 
 
 OK_RECAP = ran({"demo-web-1": counts(changed=2)})
